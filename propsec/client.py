@@ -371,11 +371,13 @@ class PropsecClient:
         envelope = self.raw_request(event, data, timeout=timeout)
         return unwrap(envelope)
 
-    def raw_request(self, event: str, data: Any = None, *, timeout: float | None = None) -> Any:
+    def raw_request(self, event: str, data: Any = None, *, timeout: float | None = None,
+                    on_ack: Callable[[Any], None] | None = None) -> Any:
         """Emit ``event`` and return the acknowledgement as received (no unwrapping).
 
         While the client is reconnecting this waits (within ``timeout``) for
-        the connection to come back before sending.
+        the connection to come back before sending. ``on_ack`` (internal) runs
+        on the socket thread when the answer arrives.
         """
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -387,8 +389,11 @@ class PropsecClient:
         box: list = []
 
         def ack(*args):
+            envelope = args[0] if args else None
+            if on_ack is not None:
+                on_ack(envelope)
             if not box:
-                box.append(args[0] if args else None)
+                box.append(envelope)
             done.set()
 
         with self._lock:
@@ -476,35 +481,21 @@ class PropsecClient:
             since = sub.last_id if sub.last_id is not None else sub.baseline
             if since is not None:
                 payload["since"] = since
-        done = threading.Event()
-        box: list = []
 
-        def ack(*args):
-            envelope = args[0] if args else None
-            box.append(envelope)
+        def ack(envelope: Any = None, *_: Any) -> None:
             self._finish_subscribe(sub, generation, envelope)
-            done.set()
 
         if not wait:
             with self._emit_lock:
                 self._sio.emit("subscribe", payload, namespace=self.namespace, callback=ack)
             return None
-        timeout = self.timeout if timeout is None else timeout
-        with self._lock:
-            key = next(self._pending_ids)
-            self._pending[key] = [box, done]
         try:
-            with self._emit_lock:
-                self._sio.emit("subscribe", payload, namespace=self.namespace, callback=ack)
-            if not done.wait(timeout):
-                raise RequestTimeout(message=f"no answer to subscribe {sub.event}")
-        finally:
-            with self._lock:
-                self._pending.pop(key, None)
-        if box and box[0] is _DISCONNECTED:
-            # the next connect resubscribes
-            return {"message": "disconnected; will resubscribe", "replayed": 0}
-        return unwrap(box[0])
+            envelope = self.raw_request("subscribe", payload, timeout=timeout, on_ack=ack)
+        except Disconnected:
+            if self._closed:
+                raise
+            return {"message": "disconnected; will resubscribe on reconnect", "replayed": 0}
+        return unwrap(envelope)
 
     def _finish_subscribe(self, sub: _Subscription, generation: int, envelope: Any) -> None:
         with self._lock:
