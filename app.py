@@ -1,0 +1,31 @@
+"""propsec entry point: `flask --app app ...` for the CLI, `python app.py` to serve.
+
+Run as a script, the chosen async library (PROPSEC_ASYNC_MODE, default eventlet) patches
+the standard library before anything else is imported."""
+import os
+
+if __name__ == "__main__":
+    _mode = os.environ.get("PROPSEC_ASYNC_MODE") or "eventlet"
+    if _mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+        from psycogreen.eventlet import patch_psycopg
+
+        patch_psycopg()
+    elif _mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+
+from propsec import create_app  # noqa: E402
+
+app = create_app()
+
+if __name__ == "__main__":
+    from propsec.serve import main
+
+    main(app)

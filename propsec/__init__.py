@@ -1,0 +1,67 @@
+"""propsec: a property-security service. `create_app` builds the Flask app."""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+from flask import Flask
+
+from .config import load_settings
+from .extensions import csrf, db, login_manager, migrate, socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+MAX_MESSAGE_BYTES = 64 * 1024
+
+# eventlet announces its maintenance mode on import; it is our chosen default all the same.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
+def _origin_checker(extra_origins: list[str]):
+    """Same-origin websocket connections are fine; other origins only when configured."""
+    def allowed(origin, environ=None):
+        if origin is None:
+            return True  # not a browser: devices and scripts send no Origin
+        if origin in extra_origins:
+            return True
+        environ = environ or {}
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
+        scheme = (environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http"))
+        return host is not None and origin == f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+    return allowed
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder=str(ROOT / "static"),
+                template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance"))
+    app.config.update(load_settings(Path(app.instance_path)))
+    app.config.update(overrides or {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 20,
+                                                   "max_overflow": 40}
+    logging.getLogger("propsec").setLevel(logging.INFO)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    socketio.init_app(
+        app, async_mode=app.config["PROPSEC_ASYNC_MODE"],
+        message_queue=app.config["PROPSEC_MESSAGE_QUEUE"],
+        cors_allowed_origins=_origin_checker(app.config["PROPSEC_CORS_ORIGINS"]),
+        max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
+
+    from . import handlers  # noqa: F401  (registers every query)
+    from .cli import register_cli
+    from .database import configure_engine
+    from .protocol.events import bus
+    from .protocol.namespace import register_namespace
+    from .web import web
+
+    configure_engine(app)
+    bus.init_app(app)
+    register_namespace()
+    app.register_blueprint(web)
+    register_cli(app)
+    return app

@@ -1,0 +1,66 @@
+"""The `flask --app app ...` commands of contract section 11."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from ..database import init_db
+from ..extensions import db
+from ..models import ROLES, User
+from ..security import hash_password, issue_token, revoke_tokens
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("init-db")
+    def init_db_command():
+        """Create or upgrade the schema and reference data (safe to repeat)."""
+        init_db(app)
+        click.echo("database ready")
+
+    @app.cli.command("create-user")
+    @click.argument("user_id")
+    @click.option("--name", required=True, help="Full name")
+    @click.option("--role", required=True, type=click.Choice(ROLES))
+    @click.option("--password", help="Password for the web login (omit for token-only users)")
+    def create_user_command(user_id, name, role, password):
+        """Create a user, or update the name, role and password of an existing one."""
+        if not 1 <= len(user_id) <= 64:
+            raise click.BadParameter("must be 1 to 64 characters", param_hint="USER_ID")
+        user = db.session.get(User, user_id) or User(id=user_id)
+        created = user.created_at is None
+        user.full_name, user.role = name, role
+        if password:
+            user.password_hash = hash_password(password)
+        db.session.add(user)
+        db.session.commit()
+        click.echo(f"{'created' if created else 'updated'} {role} {user_id}")
+
+    @app.cli.command("issue-token")
+    @click.argument("user_id")
+    def issue_token_command(user_id):
+        """Issue an API token; it is printed once, as the last line."""
+        if db.session.get(User, user_id) is None:
+            raise click.ClickException(f"no user {user_id}")
+        token = issue_token(user_id)
+        click.echo(f"API token for {user_id} (shown once; store it safely):")
+        click.echo(token)
+
+    @app.cli.command("revoke-tokens")
+    @click.argument("user_id")
+    def revoke_tokens_command(user_id):
+        """Revoke every API token of a user."""
+        click.echo(f"revoked {revoke_tokens(user_id)} token(s) of {user_id}")
+
+    @app.cli.command("seed-demo")
+    @click.option("--properties", "count", default=60, show_default=True, type=click.IntRange(1))
+    def seed_demo_command(count):
+        """Fill the database with a demo site (users, properties, devices, history)."""
+        from .seed import print_logins, seed_demo
+        init_db(app)
+        print_logins(seed_demo(count))
+
+    try:
+        from .simulate import simulate_command
+    except ImportError:  # the simulator is optional while it is being built
+        return
+    app.cli.add_command(simulate_command)

@@ -1,0 +1,60 @@
+"""Settings read from PROPSEC_* environment variables (see the README's table)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ASYNC_MODES = ("eventlet", "gevent", "threading")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Use PROPSEC_SECRET_KEY, or a key generated once and kept in the instance folder."""
+    configured = _env("PROPSEC_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def parse_rate_limit(text: str) -> tuple[int, float]:
+    """'200/100' means bursts of 200 requests, refilled at 100 per second."""
+    burst, _, rate = text.partition("/")
+    return int(burst), float(rate or burst)
+
+
+def load_settings(instance_path: Path) -> dict:
+    instance_path.mkdir(parents=True, exist_ok=True)
+    database_url = _env("PROPSEC_DATABASE_URL") or f"sqlite:///{instance_path / 'propsec.sqlite'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    async_mode = _env("PROPSEC_ASYNC_MODE", "eventlet")
+    if async_mode not in ASYNC_MODES:
+        raise ValueError(f"PROPSEC_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
+    origins = [o.strip() for o in (_env("PROPSEC_CORS_ORIGINS", "") or "").split(",") if o.strip()]
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PROPSEC_MESSAGE_QUEUE": _env("PROPSEC_MESSAGE_QUEUE"),
+        "PROPSEC_HOST": _env("PROPSEC_HOST", "127.0.0.1"),
+        "PROPSEC_PORT": int(_env("PROPSEC_PORT", "5000")),
+        "PROPSEC_CORS_ORIGINS": origins,
+        "PROPSEC_SEED_DEMO": _env("PROPSEC_SEED_DEMO", "1") not in ("0", "false", "no"),
+        "PROPSEC_ASYNC_MODE": async_mode,
+        "PROPSEC_RATE_LIMIT": parse_rate_limit(_env("PROPSEC_RATE_LIMIT", "200/100")),
+        "PROPSEC_LOGIN_ATTEMPTS": int(_env("PROPSEC_LOGIN_ATTEMPTS", "5")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

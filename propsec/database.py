@@ -1,0 +1,40 @@
+"""Database set-up: engine tuning, schema upgrades through the migrations, reference data."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import event, inspect
+
+from .extensions import db
+from .models import EQUIPMENT_TYPES, TIERS, EquipmentType, Tier, User
+
+
+def configure_engine(app: Flask) -> None:
+    """SQLite: WAL so readers never wait for the writer, and a busy timeout for other processes."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "sqlite":
+            return
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+
+def init_db(app: Flask) -> None:
+    """Create or upgrade the schema and the reference data; safe to run again."""
+    upgrade(directory=app.extensions["migrate"].directory)
+    for ident, name in TIERS.items():
+        db.session.merge(Tier(id=ident, name=name))
+    for ident, name in EQUIPMENT_TYPES.items():
+        db.session.merge(EquipmentType(id=ident, name=name))
+    db.session.commit()
+
+
+def database_is_empty() -> bool:
+    return not inspect(db.engine).has_table("users") or db.session.query(User.id).first() is None

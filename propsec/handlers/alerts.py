@@ -1,0 +1,74 @@
+"""Alerts raised at a property, and staff acknowledging them."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Alert
+from ..models._common import utcnow
+from ..protocol import envelopes
+from ..protocol.access import Allow
+from ..protocol.errors import Conflict, NotFound
+from ..protocol.registry import websocket_query
+from ..protocol.schemas import Id, Int, Payload, PropertyRef, Reason, UserId
+
+RecentLimit = Annotated[Int, Field(ge=1, le=1000)]
+
+
+class AlertsQuery(PropertyRef):
+    limit: RecentLimit = 100
+
+
+class NewAlert(PropertyRef):
+    userId: UserId
+    reason: Reason = ""
+
+
+class AlertRef(Payload):
+    alertId: Id
+
+
+def raise_alert(req, user_id: str, reason: str) -> Alert:
+    """Store an alert on the target property and announce it; add-auth-entry shares this."""
+    alert = Alert(property_id=req.target.id, user_id=user_id, reason=reason)
+    db.session.add(alert)
+    db.session.flush()
+    req.emit("events.alerts", req.target, propertyId=req.target.id, user=user_id,
+             alertId=alert.id, reason=reason)
+    return alert
+
+
+def alert_property(data: AlertRef) -> int:
+    property_id = db.session.scalar(select(Alert.property_id).where(Alert.id == data.alertId))
+    if property_id is None:
+        raise NotFound(f"alert {data.alertId} not found")
+    return property_id
+
+
+@websocket_query("get-alerts", AlertsQuery, allow=Allow.OWNER, target="propertyId")
+def get_alerts(req, data: AlertsQuery):
+    alerts = db.session.scalars(select(Alert).where(Alert.property_id == req.target.id)
+                                .order_by(Alert.id.desc()).limit(data.limit))
+    return envelopes.data(alerts=[a.to_dict() for a in alerts])
+
+
+@websocket_query("add-alert", NewAlert, allow=Allow.OWNER, target="propertyId", mutates=True,
+                 emits=("events.alerts",))
+def add_alert(req, data: NewAlert):
+    return envelopes.success("alert raised", id=raise_alert(req, data.userId, data.reason).id)
+
+
+@websocket_query("acknowledge-alert", AlertRef, allow=Allow.STAFF, target=alert_property,
+                 mutates=True, emits=("events.alert-acknowledged",))
+def acknowledge_alert(req, data: AlertRef):
+    result = db.session.execute(
+        update(Alert).where(Alert.id == data.alertId, Alert.acknowledged_by.is_(None))
+        .values(acknowledged_by=req.user.id, acknowledged_at=utcnow()))
+    if result.rowcount != 1:
+        raise Conflict(f"alert {data.alertId} was already acknowledged")
+    req.emit("events.alert-acknowledged", req.target, propertyId=req.target.id,
+             alertId=data.alertId, user=req.user.id)
+    return envelopes.success("alert acknowledged")

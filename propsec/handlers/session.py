@@ -1,0 +1,71 @@
+"""Internal events: session, subscribe, unsubscribe; and the event history query."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from flask_socketio import join_room, leave_room
+from pydantic import Field
+
+from ..protocol import envelopes
+from ..protocol.access import Allow
+from ..protocol.errors import Forbidden, ValidationFailed
+from ..protocol.events import EVENT_NAMES, bus, room, wire_payload
+from ..protocol.registry import websocket_query
+from ..protocol.schemas import Int, Payload, UserId
+
+
+class SessionData(Payload):
+    id: UserId | None = None
+
+
+class SubscriptionData(Payload):
+    id: Annotated[str, Field(max_length=64)]
+    clientId: UserId | None = None
+    since: Annotated[Int, Field(ge=0)] | None = None
+
+
+class EventsQuery(Payload):
+    since: Annotated[Int, Field(ge=0)] = 0
+    limit: Annotated[Int, Field(ge=1, le=1000)] = 50
+    event: Annotated[str, Field(max_length=64)] | None = None
+
+
+def _checked(req, data) -> str:
+    if data.clientId is not None and data.clientId != req.user.id:
+        raise Forbidden("clientId must be your own id")
+    if data.id not in EVENT_NAMES:
+        raise ValidationFailed.on("id", "unknown event name")
+    return data.id
+
+
+@websocket_query("session", SessionData, allow=Allow.ANYONE, internal=True)
+def session(req, data: SessionData):
+    if data.id is not None and data.id != req.user.id:
+        raise Forbidden("id must be your own id")
+    return envelopes.status("session started", user=req.user.brief())
+
+
+@websocket_query("subscribe", SubscriptionData, allow=Allow.ANYONE, internal=True)
+def subscribe(req, data: SubscriptionData):
+    event = _checked(req, data)
+    # Joining and replaying under the publish lock: no event can slip between the two.
+    with bus.publish_scope():
+        join_room(room(event, req.user))
+        replayed = 0 if data.since is None else bus.replay(req.connection.sid, req.user,
+                                                           event, data.since)
+    return envelopes.status(f"subscribed to {event}", replayed=replayed)
+
+
+@websocket_query("unsubscribe", SubscriptionData, allow=Allow.ANYONE, internal=True)
+def unsubscribe(req, data: SubscriptionData):
+    event = _checked(req, data)
+    leave_room(room(event, req.user))
+    return envelopes.status(f"unsubscribed from {event}")
+
+
+@websocket_query("get-events", EventsQuery, allow=Allow.ANYONE)
+def get_events(req, data: EventsQuery):
+    if data.event is not None and data.event not in EVENT_NAMES:
+        raise ValidationFailed.on("event", "unknown event name")
+    records = bus.history(req.user, data.since, data.limit, data.event)
+    return envelopes.data(events=[wire_payload(r, with_name=True) for r in records])

@@ -1,0 +1,77 @@
+"""Visitors seen by a property's cameras."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from pydantic import Field, model_validator
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import CAMERA, Equipment, Visit
+from ..protocol import envelopes
+from ..protocol.access import Allow
+from ..protocol.errors import ValidationFailed
+from ..protocol.registry import websocket_query
+from ..protocol.schemas import Day, Id, PropertyRef, UserId
+from ._shared import days_ago
+
+MAX_RANGE_DAYS = 365
+
+
+class NewVisit(PropertyRef):
+    userId: UserId
+    cameraId: Id
+
+
+class DayRange(PropertyRef):
+    start: Day = Field(alias="from")
+    end: Day = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end < self.start:
+            raise ValidationFailed.on("to", "must not be before 'from'")
+        if (self.end - self.start).days > MAX_RANGE_DAYS:
+            raise ValidationFailed.on("to", f"at most {MAX_RANGE_DAYS} days after 'from'")
+        return self
+
+
+@websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
+                 emits=("events.visits", "events.scanned"))
+def add_visitor(req, data: NewVisit):
+    camera = db.session.get(Equipment, data.cameraId)
+    if camera is None or camera.property_id != req.target.id or camera.type_id != CAMERA:
+        raise ValidationFailed.on("cameraId", "is not a camera of this property")
+    visit = Visit(property_id=req.target.id, camera_id=camera.id, user_id=data.userId)
+    db.session.add(visit)
+    db.session.flush()
+    req.emit("events.visits", req.target, propertyId=req.target.id, clientId=data.userId)
+    req.emit("events.scanned", req.target, propertyId=req.target.id, clientId=data.userId,
+             cameraId=camera.id)
+    return envelopes.success("visit recorded", id=visit.id)
+
+
+@websocket_query("get-weekly-visitors", PropertyRef, allow=Allow.OWNER, target="propertyId")
+def get_weekly_visitors(req, data: PropertyRef):
+    last_seen = func.max(Visit.id)
+    rows = db.session.execute(
+        select(Visit.user_id, last_seen).where(Visit.property_id == req.target.id,
+                                               Visit.timestamp >= days_ago(7))
+        .group_by(Visit.user_id).order_by(last_seen.desc()))
+    return envelopes.data(visitors=[r.user_id for r in rows])
+
+
+@websocket_query("get-scanned-visitors", DayRange, allow=Allow.OWNER, target="propertyId")
+def get_scanned_visitors(req, data: DayRange):
+    day = func.date(Visit.timestamp)
+    rows = db.session.execute(
+        select(day, func.count()).where(
+            Visit.property_id == req.target.id,
+            Visit.timestamp >= datetime.combine(data.start, time.min),
+            Visit.timestamp < datetime.combine(data.end + timedelta(days=1), time.min))
+        .group_by(day))
+    counts = {str(d): n for d, n in rows}
+    span = (data.end - data.start).days + 1
+    days = (data.start + timedelta(days=i) for i in range(span))
+    return envelopes.data(visitors=[{"day": d.isoformat(), "count": counts.get(d.isoformat(), 0)}
+                                    for d in days])

@@ -1,0 +1,72 @@
+"""What happens at a property: alerts, camera visits, door entries and crimes.
+
+`user_id` on these rows is whoever a device saw or reported; it need not be a
+registered user (an unknown badge at the door must still be logged)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from ._common import BigId, iso, utcnow
+
+
+class Alert(db.Model):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_property_timestamp", "property_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "userId": self.user_id, "timestamp": iso(self.timestamp),
+                "reason": self.reason, "acknowledgedBy": self.acknowledged_by,
+                "acknowledgedAt": iso(self.acknowledged_at)}
+
+
+class Visit(db.Model):
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_property_timestamp", "property_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    camera_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthEntry(db.Model):
+    __tablename__ = "auth_entries"
+    __table_args__ = (Index("ix_auth_entries_property_timestamp", "property_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    authorized: Mapped[bool]
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def to_dict(self) -> dict:
+        return {"user_id": self.user_id, "timestamp": iso(self.timestamp),
+                "authorized": self.authorized}
+
+
+class Crime(db.Model):
+    """A reported crime, placed at its property's centre when reported."""
+
+    __tablename__ = "crimes"
+    __table_args__ = (Index("ix_crimes_property_timestamp", "property_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    reporter_id: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    x: Mapped[float]
+    y: Mapped[float]
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,2 @@
+"""The protocol machinery: envelopes, errors, schemas, access rules, the query registry,
+the dispatcher, the event log and the Socket.IO namespace."""

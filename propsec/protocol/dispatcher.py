@@ -1,0 +1,105 @@
+"""The one way a request flows: lookup → access → validation → handler in one
+transaction → events logged in it → commit → push → acknowledgement envelope."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ..extensions import db
+from ..models import Property
+from . import envelopes
+from .access import Principal, check_owner, check_role, check_self
+from .errors import Conflict, InternalError, NotFound, ProtocolError, ValidationFailed
+from .events import PendingEvent, bus
+from .registry import Declaration, lookup
+from .schemas import Payload
+
+log = logging.getLogger("propsec.dispatch")
+
+
+@dataclass
+class Request:
+    """What a handler gets besides its validated data."""
+
+    user: Principal
+    connection: object  # namespace.Connection; internal events use it
+    target: Property | None = None
+    pending: list[PendingEvent] = field(default_factory=list)
+
+    def emit(self, event: str, prop: Property, **payload) -> None:
+        """Record an event about `prop`; it is logged and pushed when the request commits."""
+        self.pending.append(PendingEvent(event, prop.id, prop.owner_id, payload))
+
+
+def validate(decl: Declaration, payload) -> Payload:
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ValidationFailed.on("data", "must be a JSON object")
+    try:
+        return decl.schema.model_validate(payload)
+    except ValidationError as exc:
+        fields: dict[str, str] = {}
+        for err in exc.errors(include_url=False, include_input=False):
+            name = str(err["loc"][0]) if err["loc"] else "data"
+            fields.setdefault(name, err["msg"].removeprefix("Value error, "))
+        raise ValidationFailed(fields) from None
+
+
+def load_target(decl: Declaration, user: Principal, data: Payload) -> Property | None:
+    property_id = decl.target_id(data)
+    if property_id is None:
+        return None
+    prop = db.session.get(Property, property_id, with_for_update=decl.lock or None)
+    if prop is None:
+        raise NotFound(f"property {property_id} not found")
+    check_owner(decl.allow, user, prop.owner_id)
+    if decl.mutates and prop.removed:
+        raise Conflict(f"property {property_id} has been removed")
+    return prop
+
+
+def run(decl: Declaration, request: Request, payload) -> dict:
+    check_role(decl.allow, request.user)
+    data = validate(decl, payload)
+    if hasattr(data, "userId"):
+        check_self(decl.allow, request.user, data.userId)
+    with bus.request_scope():
+        try:
+            request.target = load_target(decl, request.user, data)
+            envelope = decl.handler(request, data)
+            bus.commit(request.pending)
+            return envelope
+        except BaseException:
+            db.session.rollback()
+            raise
+
+
+def dispatch(user: Principal, connection, event: str, payload) -> dict:
+    """Answer one Socket.IO event with one envelope; never raises."""
+    request_id = payload.get("requestIdentifier") if isinstance(payload, dict) else None
+    try:
+        connection.take_token()
+        decl = lookup(event)
+        envelope = run(decl, Request(user, connection), payload)
+    except ProtocolError as exc:
+        envelope = envelopes.error(exc)
+    except IntegrityError:
+        envelope = envelopes.error(Conflict("conflicts with a concurrent change; try again"))
+    except OperationalError:
+        log.warning("database unavailable while answering %s", event)
+        envelope = envelopes.error(InternalError("the database is unavailable; try again shortly"))
+    except SQLAlchemyError as exc:
+        log.error("database error while answering %s: %s", event, type(exc).__name__)
+        envelope = envelopes.error(InternalError())
+    except Exception as exc:  # noqa: BLE001 - neither client nor log gets a traceback
+        log.error("unexpected %s while answering %s", type(exc).__name__, event)
+        envelope = envelopes.error(InternalError())
+    finally:
+        db.session.remove()
+    if request_id is not None and isinstance(request_id, (str, int)) and not isinstance(request_id, bool):
+        envelope["requestIdentifier"] = request_id
+    return envelope

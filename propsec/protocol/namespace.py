@@ -1,0 +1,98 @@
+"""The `/propsec` Socket.IO namespace: authenticate at connect, then hand every event to
+the dispatcher. The handler's return value is the acknowledgement."""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, request
+from flask_login import current_user
+
+from ..extensions import db, socketio
+from ..models import ApiToken, User
+from ..security import token_digest, user_for_token
+from .access import Principal
+from .dispatcher import dispatch
+from .errors import RateLimited
+from .events import NAMESPACE
+
+# How often a long-lived connection re-checks that its user and token still stand.
+RECHECK_SECONDS = 30.0
+
+
+class Connection:
+    """Per-connection state: the caller, its credential, and its rate-limit bucket."""
+
+    def __init__(self, sid: str, user: User, token_hash: str | None, burst: int, rate: float):
+        self.sid = sid
+        self.user = Principal(user.id, user.full_name, user.role)
+        self.token_hash = token_hash
+        self.burst, self.rate = burst, rate
+        self.tokens = float(burst)
+        self.refilled = self.checked = time.monotonic()
+
+    def take_token(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+        if self.tokens < 1:
+            raise RateLimited()
+        self.tokens -= 1
+
+    def still_valid(self) -> bool:
+        """Re-read the user (and token) now and then, so revocation reaches live sockets."""
+        now = time.monotonic()
+        if now - self.checked < RECHECK_SECONDS:
+            return True
+        self.checked = now
+        try:
+            if db.session.get(User, self.user.id) is None:
+                return False
+            if self.token_hash is None:
+                return True
+            token = db.session.query(ApiToken).filter_by(token_hash=self.token_hash).one_or_none()
+            return token is not None and token.revoked_at is None
+        finally:
+            db.session.remove()
+
+
+CONNECTIONS: dict[str, Connection] = {}
+
+
+def _authenticate(auth) -> tuple[User | None, str | None]:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if token is not None:
+        return user_for_token(token), token_digest(token) if isinstance(token, str) else None
+    if current_user.is_authenticated:
+        return db.session.get(User, current_user.get_id()), None
+    return None, None
+
+
+def on_connect(auth=None):
+    try:
+        user, token_hash = _authenticate(auth)
+        if user is None:
+            raise ConnectionRefusedError("authentication required")
+        burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
+        CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate)
+    finally:
+        db.session.remove()
+
+
+def on_disconnect(*_reason):
+    CONNECTIONS.pop(request.sid, None)
+
+
+def on_event(event, *args):
+    conn = CONNECTIONS.get(request.sid)
+    if conn is None or not conn.still_valid():
+        CONNECTIONS.pop(request.sid, None)
+        socketio.server.disconnect(request.sid, namespace=NAMESPACE)
+        return {"type": "error", "data": {"code": "unauthenticated",
+                                          "message": "authentication required"}}
+    return dispatch(conn.user, conn, event, args[0] if args else None)
+
+
+def register_namespace() -> None:
+    socketio.on_event("connect", on_connect, namespace=NAMESPACE)
+    socketio.on_event("disconnect", on_disconnect, namespace=NAMESPACE)
+    socketio.on_event("*", on_event, namespace=NAMESPACE)

@@ -1,0 +1,74 @@
+"""One declaration per query: wire name, aliases, input schema, access rule and handler.
+
+Modelled on Home Assistant's websocket_api: a decorator carries everything the dispatcher
+needs, so adding a query means writing one decorated function and nothing else."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .access import Allow
+from .errors import UnknownQuery
+from .schemas import Empty, Payload
+
+QUERY_PREFIX = "queries."
+
+
+@dataclass(frozen=True)
+class Declaration:
+    name: str
+    handler: Callable
+    schema: type[Payload]
+    allow: Allow
+    aliases: tuple[str, ...] = ()
+    # The payload field holding the id of the property the access rule applies to, or a
+    # function(data) -> property id for queries that name the property indirectly.
+    target: str | Callable | None = None
+    # A REMOVED target refuses the query with `conflict`.
+    mutates: bool = False
+    # Load the target row FOR UPDATE (read-modify-write on the property itself).
+    lock: bool = False
+    # Events the handler may emit; documentation and the delivery tests read it.
+    emits: tuple[str, ...] = field(default=())
+
+    def target_id(self, data: Payload) -> int | None:
+        if self.target is None:
+            return None
+        if callable(self.target):
+            return self.target(data)
+        return getattr(data, self.target)
+
+
+_REGISTRY: dict[str, Declaration] = {}
+_DECLARATIONS: list[Declaration] = []
+
+
+def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
+                    aliases: tuple[str, ...] = (), target=None, mutates: bool = False,
+                    lock: bool = False, emits: tuple[str, ...] = (), internal: bool = False):
+    """Declare a query. `internal` ones (session, subscribe...) carry no `queries.` prefix."""
+    prefix = "" if internal else QUERY_PREFIX
+
+    def register(handler: Callable) -> Callable:
+        decl = Declaration(prefix + name, handler, schema, allow,
+                           tuple(prefix + a for a in aliases), target, mutates, lock, emits)
+        for wire_name in (decl.name, *decl.aliases):
+            if wire_name in _REGISTRY:
+                raise RuntimeError(f"query {wire_name} declared twice")
+            _REGISTRY[wire_name] = decl
+        _DECLARATIONS.append(decl)
+        return handler
+
+    return register
+
+
+def lookup(wire_name: str) -> Declaration:
+    try:
+        return _REGISTRY[wire_name]
+    except (KeyError, TypeError):
+        raise UnknownQuery(f"unknown query {str(wire_name)[:100]!r}") from None
+
+
+def declarations() -> list[Declaration]:
+    """Every declared query once (aliases are not repeated)."""
+    return list(_DECLARATIONS)

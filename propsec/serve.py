@@ -1,0 +1,26 @@
+"""`python app.py`: prepare the database on first start, then serve."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from .database import database_is_empty, init_db
+from .extensions import socketio
+
+
+def prepare(app: Flask) -> None:
+    with app.app_context():
+        empty = database_is_empty()
+        init_db(app)
+        if empty and app.config["PROPSEC_SEED_DEMO"]:
+            from .cli.seed import print_logins, seed_demo
+            print_logins(seed_demo(60))
+
+
+def main(app: Flask) -> None:
+    prepare(app)
+    host, port = app.config["PROPSEC_HOST"], app.config["PROPSEC_PORT"]
+    click.echo(f"propsec serving on http://{host}:{port} ({app.config['PROPSEC_ASYNC_MODE']})",
+               err=True)
+    options = {"allow_unsafe_werkzeug": True} if app.config["PROPSEC_ASYNC_MODE"] == "threading" else {}
+    socketio.run(app, host=host, port=port, log_output=False, **options)

@@ -1,0 +1,137 @@
+"""The HTTP side: the dashboard page, login and logout, the health check, page headers."""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import text
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ..extensions import db, login_manager
+from ..models import User
+from ..security import password_matches
+
+web = Blueprint("web", __name__)
+log = logging.getLogger("propsec.web")
+
+LOGIN_WINDOW_SECONDS = 300
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; connect-src 'self' ws: wss:; "
+                           "object-src 'none'; base-uri 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+
+
+class LoginForm(FlaskForm):
+    username = StringField("User id", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+class LoginThrottle:
+    """At most N failed logins per client address and user id within a sliding window."""
+
+    def __init__(self) -> None:
+        self.failures: dict[tuple[str, str], deque] = defaultdict(deque)
+
+    def _recent(self, key) -> deque:
+        attempts = self.failures[key]
+        while attempts and attempts[0] < time.monotonic() - LOGIN_WINDOW_SECONDS:
+            attempts.popleft()
+        return attempts
+
+    def blocked(self, key) -> bool:
+        return len(self._recent(key)) >= current_app.config["PROPSEC_LOGIN_ATTEMPTS"]
+
+    def failed(self, key) -> None:
+        self._recent(key).append(time.monotonic())
+
+    def succeeded(self, key) -> None:
+        self.failures.pop(key, None)
+
+
+throttle = LoginThrottle()
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, user_id)
+
+
+login_manager.login_view = "web.login"
+
+
+@web.after_app_request
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+@web.get("/")
+@login_required
+def index():
+    return render_template("index.html", user=current_user)
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    error, status = None, 200
+    if form.validate_on_submit():
+        key = (request.remote_addr or "?", form.username.data)
+        user = db.session.get(User, form.username.data)
+        if throttle.blocked(key):
+            error, status = "Too many failed attempts. Wait a few minutes and try again.", 429
+        elif password_matches(user, form.password.data):
+            throttle.succeeded(key)
+            session.clear()  # a fresh session on every login
+            login_user(user)
+            return redirect(url_for("web.index"))
+        else:
+            throttle.failed(key)
+            log.info("failed login for a user id from %s", request.remote_addr)
+            error, status = "Unknown user id or wrong password.", 401
+    elif request.method == "POST":
+        error, status = "The form expired or was incomplete. Please try again.", 400
+    return render_template("login.html", form=form, error=error), status
+
+
+@web.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    return redirect(url_for("web.login"))
+
+
+@web.get("/healthz")
+def healthz():
+    checks = {"database": "ok", "queue": "off"}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - reported as down, details stay out of the answer
+        checks["database"] = "down"
+    finally:
+        db.session.remove()
+    queue_url = current_app.config["PROPSEC_MESSAGE_QUEUE"]
+    if queue_url:
+        checks["queue"] = "ok" if _queue_alive(queue_url) else "down"
+    down = [name for name, state in checks.items() if state == "down"]
+    body = {"status": "ok" if not down else "down", **checks}
+    if down:
+        body["down"] = down
+    return jsonify(body), 503 if down else 200
+
+
+def _queue_alive(url: str) -> bool:
+    try:
+        import redis
+        return bool(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping())
+    except Exception:  # noqa: BLE001
+        return False
