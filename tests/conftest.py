@@ -3,6 +3,8 @@ Socket.IO test clients authenticated with real API tokens."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,8 @@ from propsec.extensions import db, socketio
 from propsec.models import ACTIVE, CAMERA, DRONE, Equipment, Property, User
 from propsec.protocol.events import NAMESPACE
 from propsec.security import hash_password, issue_token
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 PASSWORD = "correct horse"
 ROLES = {"owner": "owner", "neighbour": "owner", "staff": "staff", "admin": "admin"}
@@ -105,3 +109,14 @@ def site(app):
         db.session.commit()
         return {"p1": p1.id, "p2": p2.id, "camera": camera.id, "drones": [d.id for d in drones],
                 "other_camera": other_camera.id}
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A real `python app.py` process (eventlet by default) with an initialised database."""
+    from live import LiveServer
+
+    server = LiveServer(tmp_path)
+    server.flask("init-db")
+    with server:
+        yield server
