@@ -3,7 +3,9 @@ Socket.IO test clients authenticated with real API tokens."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,19 @@ def database_url(tmp_path) -> str:
     return os.environ.get("PROPSEC_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite'}"
 
 
-@pytest.fixture
-def app(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(tmp_path), "TESTING": True,
-                      "PROPSEC_RATE_LIMIT": (10_000, 10_000.0),
-                      "PROPSEC_ASYNC_MODE": "threading"})
+@lru_cache(maxsize=1)
+def password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+def make_app(url: str):
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
+                       "PROPSEC_RATE_LIMIT": (10_000, 10_000.0),
+                       "PROPSEC_ASYNC_MODE": "threading"})
+
+
+def prepare_database(app) -> None:
+    """Schema through the migrations, reference data, and one user of each kind."""
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             db.drop_all()
@@ -39,8 +49,28 @@ def app(tmp_path):
         init_db(app)
         for user_id, role in ROLES.items():
             db.session.add(User(id=user_id, full_name=user_id.title() + " Person", role=role,
-                                password_hash=hash_password(PASSWORD)))
+                                password_hash=password_hash()))
         db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """Migrating once and copying the file keeps per-test databases cheap on SQLite."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    prepare_database(make_app(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture
+def app(tmp_path, sqlite_template):
+    url = database_url(tmp_path)
+    if url.startswith("sqlite"):
+        shutil.copy(sqlite_template, tmp_path / "test.sqlite")
+        app = make_app(url)
+    else:
+        app = make_app(url)
+        prepare_database(app)
     yield app
     with app.app_context():
         db.session.remove()
