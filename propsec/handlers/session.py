@@ -11,7 +11,7 @@ from ..protocol.access import Allow
 from ..protocol.errors import Forbidden, ValidationFailed
 from ..protocol.events import EVENT_NAMES, bus, room, wire_payload
 from ..protocol.registry import websocket_query
-from ..protocol.schemas import Int, Payload, UserId
+from ..protocol.schemas import Cursor, Int, Payload, Text, UserId
 
 
 class SessionData(Payload):
@@ -19,15 +19,15 @@ class SessionData(Payload):
 
 
 class SubscriptionData(Payload):
-    id: Annotated[str, Field(max_length=64)]
+    id: Annotated[Text, Field(max_length=64)]
     clientId: UserId | None = None
-    since: Annotated[Int, Field(ge=0)] | None = None
+    since: Cursor | None = None
 
 
 class EventsQuery(Payload):
-    since: Annotated[Int, Field(ge=0)] = 0
+    since: Cursor = 0
     limit: Annotated[Int, Field(ge=1, le=1000)] = 50
-    event: Annotated[str, Field(max_length=64)] | None = None
+    event: Annotated[Text, Field(max_length=64)] | None = None
 
 
 def _checked(req, data) -> str:
