@@ -1,0 +1,391 @@
+// Dashboard entry point: wires the connection, the store and the views, and
+// runs the (re)connect sequence: subscribe to events.all (with `since` on a
+// reconnect), load a snapshot when needed, then apply events as they come.
+
+import { Connection } from "./api.js";
+import { Store } from "./store.js";
+import { Names } from "./names.js";
+import { MapView } from "./map.js";
+import { Feed } from "./feed.js";
+import { PropertyPanel } from "./panel.js";
+import { AddProperty } from "./addform.js";
+import { StaffQueues, DroneList } from "./queues.js";
+import { setupTabs, CrimesChart, MyProperties } from "./sidebar.js";
+import { h, clear, describeError, debounce } from "./ui.js";
+
+const body = document.body;
+const user = { id: body.dataset.userId, fullName: body.dataset.fullName, role: body.dataset.role };
+const isStaff = user.role === "staff" || user.role === "admin";
+
+const EVENT_SCAN_PAGE = 1000;
+const EVENT_SCAN_MAX_PAGES = 20;
+const HISTORY_SIZE = 60;
+
+// ---- reference data (tiers, equipment types), refreshed after connecting ------
+
+const ref = {
+  tiers: [{ id: 1, name: "Basic" }, { id: 2, name: "Standard" }, { id: 3, name: "Premium" }],
+  equipmentTypes: [
+    { id: 1, name: "Camera" }, { id: 2, name: "Drone" }, { id: 3, name: "Scanner" },
+    { id: 4, name: "Alarm" }, { id: 5, name: "Motion sensor" },
+  ],
+  tierName(id) {
+    const t = this.tiers.find((x) => Number(x.id) === Number(id));
+    return t ? t.name : `tier ${id}`;
+  },
+  equipmentTypeName(id) {
+    const t = this.equipmentTypes.find((x) => Number(x.id) === Number(id));
+    return t ? t.name : `Equipment type ${id}`;
+  },
+};
+
+// ---- the pieces ---------------------------------------------------------------
+
+const conn = new Connection();
+const store = new Store();
+const names = new Names(conn);
+names.remember(user.id, user.fullName);
+
+const globalError = document.getElementById("global-error");
+function showGlobalError(text, { login = false } = {}) {
+  if (!text) {
+    globalError.hidden = true;
+    clear(globalError);
+    return;
+  }
+  clear(globalError).append(h("span", {}, text));
+  if (login) globalError.append(" ", h("a", { href: "/login" }, "Log in again"));
+  globalError.hidden = false;
+}
+
+const mapView = new MapView(document.getElementById("map"), store, {
+  role: user.role,
+  onSelect: (id) => selectProperty(id, { focus: false }),
+});
+
+const panel = new PropertyPanel(document.getElementById("property-panel"), {
+  conn, store, names, ref, role: user.role, userId: user.id,
+  onClose: () => mapView.select(null),
+  onFocus: (id) => mapView.focus(id),
+});
+
+const addForm = new AddProperty(document.getElementById("add-property"), {
+  conn, store, mapView, ref, userId: user.id,
+  onAdded: (id) => selectProperty(id, { focus: true }),
+});
+addForm.onStart = () => panel.close();
+
+const feedCtx = {
+  names,
+  who: (uid) => names.label(uid),
+  place: (pid) => {
+    const p = store.get(pid);
+    return p ? `“${p.location}”` : `property #${pid}`;
+  },
+  tier: (id) => ref.tierName(id),
+  equipmentType: (id) => ref.equipmentTypeName(id),
+};
+
+const feed = new Feed({
+  list: document.getElementById("event-feed"),
+  summary: document.getElementById("feed-summary"),
+  alertsOnly: document.getElementById("feed-alerts-only"),
+  toasts: document.getElementById("toasts"),
+  ctx: feedCtx,
+  onFocus: (id) => selectProperty(id, { focus: true }),
+});
+
+const queues = isStaff ? new StaffQueues({ conn, role: user.role, onFocus: (id) => selectProperty(id, { focus: true }), countEl: document.getElementById("queue-count") }) : null;
+const drones = isStaff ? new DroneList({ conn, store, onFocus: (id) => selectProperty(id, { focus: true }) }) : null;
+const mine = isStaff ? null : new MyProperties({ store, onFocus: (id) => selectProperty(id, { focus: true }) });
+const crimes = new CrimesChart({ conn });
+
+setupTabs((name) => {
+  crimes.setVisible(name === "crimes");
+  if (name === "queues") queues?.load();
+  if (name === "drones") drones?.load();
+  if (name === "mine") mine?.render();
+});
+
+function selectProperty(id, { focus = false } = {}) {
+  if (mapView.adding) return;
+  addForm.cancel();
+  panel.open(id);
+  mapView.select(id);
+  if (focus) mapView.focus(id);
+}
+
+// ---- connection status -------------------------------------------------------
+
+const statusEl = document.getElementById("connection-status");
+const statusLabel = statusEl.querySelector(".conn-label");
+conn.onState((state, label) => {
+  statusEl.dataset.state = state;
+  statusLabel.textContent = state === "connected" ? "Live" : label || state;
+  statusEl.title = state === "connected"
+    ? "Connected: events arrive live"
+    : state === "reconnecting" ? "Connection lost, reconnecting; missed events will be replayed" : "Not connected";
+  body.classList.toggle("is-offline", state !== "connected");
+  if (conn.fatal) showGlobalError(conn.fatal, { login: true });
+});
+
+// ---- live events -------------------------------------------------------------------
+
+let replaying = false;
+conn.onEvent((name, e) => {
+  feed.add(name, e, { replay: replaying });
+  store.apply(name, e);
+  panel.onEvent(name, e);
+  queues?.onEvent(name);
+  drones?.onEvent(name);
+  crimes.onEvent(name);
+});
+
+// ---- snapshot helpers ------------------------------------------------------------------
+
+/** Walk get-events for one event name, oldest first, in pages. */
+async function scanEvents(eventName, visit) {
+  let since = 0;
+  for (let page = 0; page < EVENT_SCAN_MAX_PAGES; page += 1) {
+    const d = await conn.query("get-events", { event: eventName, since, limit: EVENT_SCAN_PAGE });
+    const events = d.events || [];
+    for (const ev of events) visit(ev);
+    if (events.length < EVENT_SCAN_PAGE) return;
+    since = Number(events[events.length - 1].eventId);
+  }
+}
+
+async function openAlertsFromHistory() {
+  const open = new Map(); // alertId -> propertyId
+  await scanEvents("events.alerts", (ev) => open.set(Number(ev.alertId), Number(ev.propertyId)));
+  if (!open.size) return new Map();
+  await scanEvents("events.alert-acknowledged", (ev) => open.delete(Number(ev.alertId)));
+  const byProperty = new Map();
+  for (const [alertId, pid] of open) {
+    if (!byProperty.has(pid)) byProperty.set(pid, []);
+    byProperty.get(pid).push(alertId);
+  }
+  return byProperty;
+}
+
+async function dispatchedDrones() {
+  const out = new Map(); // droneId -> propertyId
+  if (isStaff) {
+    for (let offset = 0; offset < 20000; offset += 1000) {
+      const d = await conn.query("get-dispatched-drones", { search: "", limit: 1000, offset });
+      for (const dr of d.drones || []) out.set(Number(dr.id), Number(dr.propertyId));
+      if ((d.drones || []).length < 1000) break;
+    }
+    return out;
+  }
+  // owners may not list dispatched drones: rebuild from their event history
+  const changes = [];
+  await scanEvents("events.drone-dispatched", (ev) => changes.push([Number(ev.eventId), "out", ev]));
+  await scanEvents("events.drone-recalled", (ev) => changes.push([Number(ev.eventId), "in", ev]));
+  changes.sort((a, b) => a[0] - b[0]);
+  for (const [, kind, ev] of changes) {
+    if (kind === "out") out.set(Number(ev.droneId), Number(ev.propertyId));
+    else out.delete(Number(ev.droneId));
+  }
+  return out;
+}
+
+const loading = document.getElementById("map-loading");
+async function loadSnapshot() {
+  loading.hidden = false;
+  loading.textContent = "Loading the site map…";
+  const started = performance.now();
+  const d = await conn.query("get-map", {});
+  const properties = d.properties || [];
+  loading.textContent = `Drawing ${properties.length.toLocaleString()} properties…`;
+  const serverCounts = properties.some((p) => p.openAlerts !== undefined || p.unacknowledgedAlerts !== undefined);
+  let alerts = null;
+  let droneMap = null;
+  try {
+    if (!serverCounts) alerts = await openAlertsFromHistory();
+  } catch (err) {
+    console.warn("could not rebuild open alerts", err);
+  }
+  try {
+    droneMap = await dispatchedDrones();
+  } catch (err) {
+    console.warn("could not load dispatched drones", err);
+  }
+  store.loadSnapshot({ properties, alerts, drones: droneMap });
+  const mapEl = document.getElementById("map");
+  mapEl.dataset.propertyCount = store.properties.size;
+  mapEl.dataset.loadedMs = Math.round(performance.now() - started);
+  loading.hidden = true;
+}
+
+/** The newest eventId this user can see, found with a few get-events probes. */
+async function latestEventId() {
+  const first = await conn.query("get-events", { since: 0, limit: 1 });
+  if (!(first.events || []).length) return 0;
+  let lo = Number(first.events[0].eventId);
+  let step = 64;
+  let hi = null;
+  while (hi === null) {
+    const probe = lo + step;
+    const d = await conn.query("get-events", { since: probe, limit: 1 });
+    if ((d.events || []).length) {
+      lo = Number(d.events[0].eventId);
+      step *= 4;
+    } else {
+      hi = probe;
+    }
+  }
+  while (hi > lo) {
+    const mid = Math.floor((lo + hi) / 2);
+    const d = await conn.query("get-events", { since: mid, limit: 1 });
+    if ((d.events || []).length) lo = Number(d.events[0].eventId);
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function loadHistory(upTo) {
+  if (!upTo) return;
+  const d = await conn.query("get-events", { since: Math.max(0, upTo - HISTORY_SIZE * 5), limit: HISTORY_SIZE * 5 });
+  const events = (d.events || []).filter((ev) => Number(ev.eventId) <= upTo).slice(-HISTORY_SIZE);
+  for (const ev of events) {
+    if (conn.markSeen(ev.eventId)) feed.add(ev.event, ev, { history: true });
+  }
+}
+
+async function loadReferenceData() {
+  try {
+    const [t, e] = await Promise.all([conn.query("get-tiers"), conn.query("get-equipment-types")]);
+    if ((t.tiers || []).length) ref.tiers = t.tiers;
+    if ((e.equipmentTypes || []).length) ref.equipmentTypes = e.equipmentTypes;
+  } catch (err) {
+    console.warn("reference data", err);
+  }
+}
+
+// ---- the (re)connect sequence ------------------------------------------------------
+
+let synced = false;
+let firstView = true;
+let syncing = false;
+
+async function onConnected({ reconnect }) {
+  if (syncing) return;
+  syncing = true;
+  try {
+    const since = conn.lastEventId;
+    const needSnapshot = !synced || since === null;
+    if (needSnapshot) store.hold();
+    let ack;
+    replaying = !needSnapshot;
+    try {
+      ack = await conn.subscribe("events.all", needSnapshot ? null : since);
+    } finally {
+      replaying = false;
+    }
+    showGlobalError(null);
+    if (needSnapshot) {
+      await loadSnapshot();
+      synced = true;
+      if (firstView) {
+        firstView = false;
+        mapView.fitAll();
+      }
+    }
+    if (!reconnect) await loadReferenceData();
+    if (conn.lastEventId === null || !reconnect) {
+      const known = Number(ack?.lastEventId);
+      const newest = Number.isFinite(known) ? known : await latestEventId();
+      if (!reconnect) await loadHistory(newest);
+      if (conn.lastEventId === null || newest > conn.lastEventId) {
+        // remember where the stream stands without claiming to have seen those events
+        conn.lastEventId = Math.max(conn.lastEventId ?? 0, newest);
+      }
+    }
+    queues?.load();
+    if (drones && !document.getElementById("tab-drones").hidden) drones.load();
+    mine?.render();
+    crimes.refresh();
+    if (reconnect && panel.id !== null) panel.open(panel.id);
+  } catch (err) {
+    console.error("sync failed", err);
+    showGlobalError(`Could not load live data: ${describeError(err)} Retrying…`);
+    if (store.holding) store.loadSnapshot({ properties: [...store.properties.values()] });
+    setTimeout(() => {
+      if (conn.socket.connected) onConnected({ reconnect }).catch(() => {});
+    }, 3000);
+  } finally {
+    syncing = false;
+  }
+}
+conn.onConnect((info) => { onConnected(info); });
+
+// ---- search box ---------------------------------------------------------------------
+
+const searchInput = document.getElementById("property-search");
+const searchResults = document.getElementById("search-results");
+let searchIndex = -1;
+
+function closeSearch() {
+  searchResults.hidden = true;
+  searchInput.setAttribute("aria-expanded", "false");
+  searchIndex = -1;
+}
+
+function pickResult(id) {
+  closeSearch();
+  selectProperty(id, { focus: true });
+}
+
+const runSearch = debounce(() => {
+  const q = searchInput.value;
+  clear(searchResults);
+  searchIndex = -1;
+  if (!q.trim()) {
+    closeSearch();
+    return;
+  }
+  const found = store.search(q, 8);
+  if (!found.length) {
+    searchResults.append(h("li", { class: "muted", role: "option", "aria-disabled": "true" }, `No property matches “${q.trim()}”.`));
+  }
+  for (const p of found) {
+    const li = h("li", { role: "option", dataset: { propertyId: p.id } },
+      h("span", { class: "swatch", dataset: { status: p.status } }),
+      h("strong", {}, p.location), h("span", { class: "muted" }, ` #${p.id}`));
+    li.addEventListener("mousedown", (ev) => {
+      ev.preventDefault();
+      pickResult(p.id);
+    });
+    searchResults.append(li);
+  }
+  searchResults.hidden = false;
+  searchInput.setAttribute("aria-expanded", "true");
+}, 120);
+
+searchInput.addEventListener("input", runSearch);
+searchInput.addEventListener("focus", () => { if (searchInput.value.trim()) runSearch(); });
+searchInput.addEventListener("blur", () => setTimeout(closeSearch, 150));
+searchInput.addEventListener("keydown", (ev) => {
+  const options = [...searchResults.querySelectorAll("li[data-property-id]")];
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    ev.preventDefault();
+    if (!options.length) return;
+    searchIndex = (searchIndex + (ev.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+    options.forEach((o, i) => o.setAttribute("aria-selected", i === searchIndex ? "true" : "false"));
+  } else if (ev.key === "Enter") {
+    ev.preventDefault();
+    runSearch.cancel();
+    const found = searchIndex >= 0 ? [store.get(options[searchIndex].dataset.propertyId)] : store.search(searchInput.value, 1);
+    if (found[0]) pickResult(found[0].id);
+    else runSearch();
+  } else if (ev.key === "Escape") {
+    closeSearch();
+  }
+});
+
+// keep the map sized when the window changes
+window.addEventListener("resize", debounce(() => mapView.invalidate(), 150));
+
+// a read-only handle for diagnostics and the benchmark
+window.propsec = Object.freeze({ conn, store, mapView, user });
