@@ -49,6 +49,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     socketio.init_app(
         app, async_mode=app.config["PROPSEC_ASYNC_MODE"],
         message_queue=app.config["PROPSEC_MESSAGE_QUEUE"],
+        channel=app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",
         cors_allowed_origins=_origin_checker(app.config["PROPSEC_CORS_ORIGINS"]),
         max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
 

@@ -47,6 +47,8 @@ def load_settings(instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PROPSEC_MESSAGE_QUEUE": _env("PROPSEC_MESSAGE_QUEUE"),
+        # Deployments sharing one Redis keep apart by channel (pub/sub ignores the db number).
+        "PROPSEC_MESSAGE_QUEUE_CHANNEL": _env("PROPSEC_MESSAGE_QUEUE_CHANNEL", "flask-socketio"),
         "PROPSEC_HOST": _env("PROPSEC_HOST", "127.0.0.1"),
         "PROPSEC_PORT": int(_env("PROPSEC_PORT", "5000")),
         "PROPSEC_CORS_ORIGINS": origins,
