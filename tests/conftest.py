@@ -147,6 +147,6 @@ def live_server(tmp_path):
     from live import LiveServer
 
     server = LiveServer(tmp_path)
-    server.flask("init-db")
+    server.init_db()
     with server:
         yield server

@@ -6,6 +6,7 @@ import time
 
 from flask import current_app, request
 from flask_login import current_user
+from flask_socketio import ConnectionRefusedError
 
 from ..extensions import db, socketio
 from ..models import ApiToken, User

@@ -1,0 +1,131 @@
+"""`python app.py` as a real process, driven over the network like any outside client."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+import socketio
+
+from live import LiveServer
+
+NS = "/propsec"
+
+
+def login(server, username, password) -> requests.Session:
+    """Log in through the HTML form, CSRF token included, as a browser would."""
+    http = requests.Session()
+    page = http.get(server.url + "/login")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    assert token, "the login form carries a CSRF token"
+    answer = http.post(server.url + "/login", data={"username": username, "password": password,
+                                                   "csrf_token": token.group(1)},
+                       allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    return http
+
+
+def connect(server, transports, *, token=None, cookie=None) -> socketio.Client:
+    client = socketio.Client(reconnection=False)
+    headers = {"Cookie": cookie} if cookie else None
+    client.connect(server.url, namespaces=[NS], transports=transports, headers=headers,
+                   auth={"token": token} if token else None, wait_timeout=10)
+    return client
+
+
+@pytest.fixture(scope="module", params=["eventlet", "gevent", "threading"])
+def server(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp(request.param)
+    live = LiveServer(tmp, PROPSEC_ASYNC_MODE=request.param)
+    live.init_db()
+    live.tokens = {"staff": live.create_user("guard", "staff", password="guard-pass"),
+                   "owner": live.create_user("olive", "owner", password="olive-pass")}
+    with live:
+        yield live
+
+
+def test_healthz(server):
+    answer = requests.get(server.url + "/healthz", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "database": "ok", "queue": "off"}
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
+def test_token_client_queries_and_subscribes(server, transports):
+    staff = connect(server, transports, token=server.tokens["staff"])
+    owner = connect(server, transports, token=server.tokens["owner"])
+    received = []
+    staff.on("events.property-added", received.append, namespace=NS)
+    try:
+        assert staff.call("subscribe", {"id": "events.property-added"}, namespace=NS)["type"] == "status"
+        added = owner.call("queries.add-property", {"location": "3 Orchard Way", "tier": 2, "x": 10,
+                                                     "y": 20, "description": "", "clientId": "olive"},
+                           namespace=NS, timeout=10)
+        assert added["type"] == "success"
+        seen = staff.call("queries.get-property", {"propertyId": added["data"]["id"]}, namespace=NS)
+        assert seen["data"]["property"]["status"] == "PENDING"
+        staff.sleep(0.5)
+        assert [e["id"] for e in received] == [added["data"]["id"]]
+    finally:
+        staff.disconnect()
+        owner.disconnect()
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
+def test_browser_session_cookie(server, transports):
+    http = login(server, "olive", "olive-pass")
+    assert http.get(server.url + "/", allow_redirects=False).status_code == 200
+    cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+    client = connect(server, transports, cookie=cookie)
+    try:
+        answer = client.call("session", {}, namespace=NS)
+        assert answer["data"]["user"] == {"id": "olive", "fullName": "Olive", "role": "owner"}
+    finally:
+        client.disconnect()
+
+
+def test_unauthenticated_connect_is_refused(server):
+    for auth in (None, {"token": "ps_not-a-real-token-at-all"}):
+        client = socketio.Client(reconnection=False)
+        reasons = []
+        client.on("connect_error", reasons.append, namespace=NS)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect(server.url, namespaces=[NS], auth=auth, wait_timeout=5)
+        assert any("authentication required" in str(r) for r in reasons), reasons
+
+
+def test_logged_out_dashboard_redirects_to_login(server):
+    answer = requests.get(server.url + "/", allow_redirects=False, timeout=5)
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
+def test_first_start_seeds_demo_and_prints_logins(tmp_path):
+    live = LiveServer(tmp_path, PROPSEC_SEED_DEMO="1")
+    with live:
+        log = live.log_path.read_text()
+    assert "Demo logins" in log and re.search(r"^\s+admin\s+\S+$", log, re.M)
+    staff_password = re.search(r"^\s+staff\s+(\S+)$", log, re.M).group(1)
+    with LiveServer(tmp_path, PROPSEC_SEED_DEMO="1") as again:  # same database: no re-seed
+        login(again, "staff", staff_password)
+        assert "Demo logins" not in again.log_path.read_text().split("propsec serving")[-1]
+
+
+def test_cli_creates_users_and_issues_and_revokes_tokens(tmp_path):
+    live = LiveServer(tmp_path)
+    live.flask("init-db")
+    assert "created staff desk" in live.flask("create-user", "desk", "--name", "Front Desk",
+                                              "--role", "staff")
+    token = live.flask("issue-token", "desk").strip().splitlines()[-1]
+    with live:
+        client = connect(live, ["websocket"], token=token)
+        assert client.call("session", {}, namespace=NS)["data"]["user"]["fullName"] == "Front Desk"
+        client.disconnect()
+        assert "revoked 1 token" in live.flask("revoke-tokens", "desk")
+        refused = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            refused.connect(live.url, namespaces=[NS], auth={"token": token}, wait_timeout=5)
+    with live.local_app().app_context():
+        from propsec.extensions import db
+        from propsec.models import ApiToken
+        stored = db.session.scalars(db.select(ApiToken.token_hash)).all()
+        assert stored and token not in stored  # only digests are kept
