@@ -13,7 +13,8 @@ from ..models import ApiToken, User
 from ..security import token_digest, user_for_token
 from .access import Principal
 from .dispatcher import dispatch
-from .errors import RateLimited
+from . import envelopes
+from .errors import RateLimited, Unauthenticated
 from .events import NAMESPACE
 
 # How often a long-lived connection re-checks that its user and token still stand.
@@ -88,8 +89,7 @@ def on_event(event, *args):
     if conn is None or not conn.still_valid():
         CONNECTIONS.pop(request.sid, None)
         socketio.server.disconnect(request.sid, namespace=NAMESPACE)
-        return {"type": "error", "data": {"code": "unauthenticated",
-                                          "message": "authentication required"}}
+        return envelopes.error(Unauthenticated())
     return dispatch(conn.user, conn, event, args[0] if args else None)
 
 
