@@ -270,6 +270,7 @@ class PropsecClient:
         self._closed = True
         self._ever_connected = False
         self._connect_error: str | None = None
+        self._refused = False  # the server answered the namespace connect with an error
         self._subs: dict[str, _Subscription] = {}
         self._pending: dict[int, list] = {}
         self._pending_ids = itertools.count(1)
@@ -290,6 +291,7 @@ class PropsecClient:
         self._closed = False
         self._ever_connected = False
         self._connect_error = None
+        self._refused = False
         self._start_dispatcher()
         try:
             self._sio.connect(
@@ -303,7 +305,8 @@ class PropsecClient:
             self._closed = True
             self._stop_dispatcher()
             message = self._connect_error or str(exc)
-            if "authentication" in message.lower() or "unauthenticated" in message.lower():
+            # The server refuses a namespace connect only for missing or bad credentials.
+            if self._refused or "authentication" in message.lower():
                 raise Unauthenticated(message=message) from None
             raise ConnectionFailed(message=message) from None
         if not self._connected.wait(timeout):
@@ -330,7 +333,7 @@ class PropsecClient:
         self._stop_dispatcher()
 
     def __enter__(self) -> "PropsecClient":
-        return self.connect()
+        return self if self.connected else self.connect()
 
     def __exit__(self, *exc_info) -> None:
         self.close()
@@ -595,9 +598,10 @@ class PropsecClient:
                     self._deliver(sub, payload)
 
     def _on_connect_error(self, data: Any = None, *args: Any) -> None:
-        if isinstance(data, dict):
+        if isinstance(data, dict):  # a CONNECT_ERROR packet: the namespace refused us
+            self._refused = True
             message = str(data.get("message") or data)
-        else:
+        else:  # the transport failed (server down, HTTP error)
             message = str(data)
         self._connect_error = message
         if self._ever_connected and not self._closed:
