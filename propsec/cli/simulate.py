@@ -60,6 +60,7 @@ class Simulator:
         self._equipment: dict[int, dict[str, list[int]]] = {}
         self._allowed: dict[int, list[str]] = {}
         self.dispatched: list[int] = []  # drones this run dispatched and has not recalled
+        self.steps = 0  # actions taken by step()
 
     # -- world model
 
@@ -111,6 +112,7 @@ class Simulator:
 
     def step(self) -> None:
         """Perform one randomly chosen action and record its outcome."""
+        self.steps += 1
         kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
         if kind == "drone":
             recall = self.dispatched and (len(self.dispatched) >= 3 or self.rng.random() < 0.5)
@@ -214,7 +216,7 @@ def _simulator_token() -> str:
     return issue_token(SIMULATOR_USER)
 
 
-def _summary(stats: Stats, elapsed: float, dispatched_left: int) -> str:
+def _summary(stats: Stats, steps: int, elapsed: float, dispatched_left: int) -> str:
     rows = [("action", "ok", "failed", "skipped")]
     for action in ACTIONS:
         rows.append((action, str(stats.ok[action]), str(stats.failed[action]), str(stats.skipped[action])))
@@ -234,8 +236,8 @@ def _summary(stats: Stats, elapsed: float, dispatched_left: int) -> str:
         lines.append("errors by code: " + ", ".join(f"{code} {n}" for code, n in sorted(stats.codes.items())))
     else:
         lines.append("errors by code: none")
-    rate = (total_ok + total_failed) / elapsed if elapsed > 0 else 0.0
-    lines.append(f"{total_ok + total_failed} requests in {elapsed:.1f}s ({rate:.1f}/s)")
+    rate = steps / elapsed if elapsed > 0 else 0.0
+    lines.append(f"{steps} actions in {elapsed:.1f}s ({rate:.1f}/s)")
     if dispatched_left:
         lines.append(f"drones still dispatched: {dispatched_left}")
     return "\n".join(lines)
@@ -294,7 +296,7 @@ def simulate(url, rate, duration, token, seed, transport):
         sim.recall_all()
     finally:
         client.close()
-    click.echo(_summary(sim.stats, elapsed, len(sim.dispatched)))
+    click.echo(_summary(sim.stats, sim.steps, elapsed, len(sim.dispatched)))
 
 
 simulate_command = simulate
