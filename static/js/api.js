@@ -127,12 +127,14 @@ export class Connection {
   request(name, data = {}) {
     return new Promise((resolve, reject) => {
       if (!this.socket.connected) {
-        reject(new ApiError("offline", "Not connected to the server, so nothing was sent."));
+        reject(new ApiError("offline"));
         return;
       }
       this.socket.timeout(REQUEST_TIMEOUT_MS).emit(name, data, (err, envelope) => {
         if (err) {
-          reject(new ApiError("timeout", "The server did not answer in time."));
+          // socket.io reports both a timeout and a connection lost while waiting
+          if (!this.socket.connected) reject(new ApiError("dropped"));
+          else reject(new ApiError("timeout"));
           return;
         }
         if (!envelope || typeof envelope !== "object") {

@@ -128,12 +128,14 @@ export class Feed {
     // names of people may arrive later: re-word the line once known
     const ids = [e.user, e.clientId, e.owner].filter((v) => v !== undefined && v !== null);
     const unknown = ids.filter((uid) => this.ctx.names.label(uid) === String(uid));
+    let toastText = null;
+    if (!history && name === "events.alerts") toastText = this.toast(e, describe(name, e, this.ctx), pid);
     if (unknown.length) {
       Promise.all(unknown.map((uid) => this.ctx.names.resolve(uid))).then(() => {
         text.textContent = describe(name, e, this.ctx);
+        if (toastText) toastText.textContent = text.textContent;
       });
     }
-    if (!history && name === "events.alerts") this.toast(e, describe(name, e, this.ctx), pid);
     return item;
   }
 
@@ -159,12 +161,13 @@ export class Feed {
   toast(e, text, pid) {
     if (!this.toasts) return;
     while (this.toasts.childElementCount >= TOAST_LIMIT) this.toasts.firstElementChild.remove();
+    const body = h("span", {}, text);
     const close = h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss" }, "×");
     const show = pid !== null ? h("button", { type: "button", class: "btn btn-small btn-light" }, "Show") : null;
     const node = h(
       "div",
       { class: "toast toast-alert", role: "alert", dataset: { eventId: e.eventId ?? "" } },
-      h("div", { class: "toast-body" }, h("strong", {}, "Alert"), h("span", {}, text)),
+      h("div", { class: "toast-body" }, h("strong", {}, "Alert"), body),
       show,
       close,
     );
@@ -176,5 +179,6 @@ export class Feed {
     });
     this.toasts.append(node);
     setTimeout(remove, TOAST_MS);
+    return body;
   }
 }

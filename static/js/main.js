@@ -308,9 +308,14 @@ async function onConnected({ reconnect }) {
     crimes.refresh();
     if (reconnect && panel.id !== null) panel.open(panel.id);
   } catch (err) {
+    if (store.holding) store.loadSnapshot({ properties: [...store.properties.values()] });
+    if (!conn.socket.connected) {
+      // the connection dropped mid-way: the next connect starts this over
+      console.warn("sync interrupted by a disconnect", err);
+      return;
+    }
     console.error("sync failed", err);
     showGlobalError(`Could not load live data: ${describeError(err)} Retrying…`);
-    if (store.holding) store.loadSnapshot({ properties: [...store.properties.values()] });
     setTimeout(() => {
       if (conn.socket.connected) onConnected({ reconnect }).catch(() => {});
     }, 3000);

@@ -8,7 +8,7 @@
 /* global L */
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const FOCUS_MAX_ZOOM = 2;
+const FOCUS_MAX_ZOOM = 1;
 
 // A contract point (x right, y down, metres) -> Leaflet LatLng on CRS.Simple.
 export function toLatLng(x, y) {

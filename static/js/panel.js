@@ -185,7 +185,7 @@ export class PropertyPanel {
       ["Property", `#${p.id}`, "id"],
       ["Status", STATUS_LABELS[p.status] || p.status, "status"],
       ["Tier", tierName, "tier"],
-      ["Owner", detailed ? `${detailed.owner_full_name || detailed.owner} (${detailed.owner})` : this.names.label(p.owner), "owner"],
+      ["Owner", detailed ? `${detailed.owner_full_name || detailed.owner} (${detailed.owner})` : p.owner ? this.names.label(p.owner) : null, "owner"],
       ["Position", `x ${p.x} m, y ${p.y} m`, "position"],
       ["Size", `${p.width} × ${p.height} m`, "size"],
     ];
@@ -611,10 +611,13 @@ export class PropertyPanel {
   }
 }
 
-/** get-crimes-in-area numbers days 1 = yesterday ... N; label them for people. */
+/**
+ * get-crimes-in-area numbers its days 1..N backwards from now (day 1 = the
+ * most recent 24 hours); label them for people.
+ */
 export function dayAgoLabel(day) {
   const n = Number(day);
   if (!Number.isFinite(n)) return String(day);
-  if (n === 1) return "Yesterday";
-  return `${n} days ago`;
+  if (n === 1) return "Last 24 h";
+  return `${(n - 1) * 24}–${n * 24} h ago`;
 }

@@ -57,7 +57,7 @@ export class CrimesChart {
       const rows = [...(d.crimes || [])].sort((a, b) => Number(b.day) - Number(a.day));
       barChart(this.canvas, rows.map((r) => dayAgoLabel(r.day)), rows.map((r) => Number(r.count) || 0), { label: "Crimes", color: "#dc2626" });
       const total = rows.reduce((n, r) => n + (Number(r.count) || 0), 0);
-      this.summary.textContent = `${total} crime${total === 1 ? "" : "s"} reported on the whole site in the last 3 days (today not included).`;
+      this.summary.textContent = `${total} crime${total === 1 ? "" : "s"} reported on the whole site in the last 3 days.`;
       showMessage(this.msg, null);
     } catch (err) {
       showMessage(this.msg, `Could not load the crimes: ${describeError(err)}`);

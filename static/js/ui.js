@@ -47,21 +47,33 @@ const ERROR_HINTS = {
   internal_error: "The server hit an internal problem. Try again in a moment.",
   unknown_query: "The server does not know this action.",
   timeout: "The server did not answer in time. Check the connection and try again.",
-  offline: "Not connected to the server, so nothing was sent. Wait until the status says connected.",
+  offline: "Not connected to the server, so nothing was sent. Wait until the status says live.",
+  dropped: "The connection dropped before the server answered. Once the status says live again, check whether it was done.",
 };
+
+// codes made up by the browser side (no server message to show)
+const CLIENT_CODES = new Set(["timeout", "offline", "dropped"]);
+// server codes whose message is worth a word of advice after it
+const ADVISED_CODES = new Set(["unauthenticated", "rate_limited", "internal_error"]);
 
 /** Turn an ApiError (or any error) into one readable sentence. */
 export function describeError(err) {
   if (!err) return "Something went wrong.";
   const code = err.code || "";
-  let text = err.message && err.message !== code ? err.message : ERROR_HINTS[code] || "Something went wrong.";
+  if (CLIENT_CODES.has(code)) return ERROR_HINTS[code];
   if (code === "validation_error" && err.fields && Object.keys(err.fields).length) {
     const parts = Object.entries(err.fields).map(([f, why]) => `${f}: ${why}`);
-    text = `Please check ${parts.join("; ")}.`;
-  } else if (ERROR_HINTS[code] && err.message && !text.includes(ERROR_HINTS[code]) && code !== "conflict" && code !== "not_found") {
-    text = `${text} (${ERROR_HINTS[code]})`;
+    return `Please check ${parts.join("; ")}.`;
   }
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  let text = err.message && err.message !== code ? sentence(err.message) : ERROR_HINTS[code] || "Something went wrong.";
+  if (ADVISED_CODES.has(code) && text !== ERROR_HINTS[code]) text = `${text} ${ERROR_HINTS[code]}`;
+  return text;
+}
+
+function sentence(text) {
+  const t = text.trim();
+  const capital = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
 /** Show (or hide with null) a message in an element next to an action. */
@@ -104,9 +116,9 @@ export function msgLine() {
   return h("p", { class: "action-msg", role: "alert", hidden: true });
 }
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
-  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
 });
 
 export function parseTime(iso) {
