@@ -347,10 +347,38 @@ class PropsecClient:
         """Block until connected (e.g. after a drop); False on timeout."""
         return self._connected.wait(timeout)
 
+    @property
+    def gone(self) -> bool:
+        """True when the connection is down and no reconnect is under way (closed,
+        reconnection off, or the server ended the session, e.g. a revoked token)."""
+        if self._closed:
+            return True
+        if self._connected.is_set():
+            return False
+        return getattr(self._sio, "_reconnect_task", None) is None
+
     def wait(self) -> None:
-        """Block until :meth:`close` is called (for long-running device scripts)."""
-        while not self._closed:
+        """Block while the client is connected or reconnecting (for device scripts)."""
+        while self._await_connection(None):
             time.sleep(0.2)
+
+    def _await_connection(self, timeout: float | None) -> bool:
+        """Wait for the connection; False on timeout or when it will not come back."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        gone_since = None
+        while True:
+            if self._connected.is_set():
+                return True
+            if self.gone:  # the reconnect task may not have started yet: allow a grace
+                gone_since = gone_since or time.monotonic()
+                if self._closed or time.monotonic() - gone_since > 1.0:
+                    return False
+            else:
+                gone_since = None
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._connected.wait(0.2 if left is None else min(0.2, left))
 
     # ---------------------------------------------------------------- requests
 
@@ -386,8 +414,9 @@ class PropsecClient:
         deadline = time.monotonic() + timeout
         if self._closed:
             raise Disconnected(message="client is closed")
-        if not self._connected.wait(timeout):
-            raise Disconnected(message=f"not connected ({self._connect_error or 'reconnecting'})")
+        if not self._await_connection(timeout):
+            state = "closed" if self.gone else "reconnecting"
+            raise Disconnected(message=f"not connected ({self._connect_error or state})")
         done = threading.Event()
         box: list = []
 

@@ -8,8 +8,9 @@ import pytest
 from live import LiveServer
 
 from propsec import create_app
-from propsec.client import (ERRORS, Conflict, Forbidden, NotFound, PropsecClient, PropsecError,
-                            RateLimited, Unauthenticated, UnknownQuery, ValidationError)
+from propsec.client import (ERRORS, Conflict, Disconnected, Forbidden, NotFound, PropsecClient,
+                            PropsecError, RateLimited, Unauthenticated, UnknownQuery,
+                            ValidationError)
 from propsec.database import init_db
 from propsec.extensions import db
 from propsec.models import User
@@ -206,6 +207,7 @@ def test_reconnect_after_server_restart_replays_missed_events_once(live, site, t
     sub = PropsecClient(live.url, live.tokens["sam"], transports=[transport],
                         reconnection_delay=6, reconnection_delay_max=6, randomization_factor=0)
     sub.connect()
+    oneshot = connect(live, "sam", transports=[transport], reconnection=False)
     try:
         sub.subscribe("events.auth-entries", received)
 
@@ -219,6 +221,12 @@ def test_reconnect_after_server_restart_replays_missed_events_once(live, site, t
 
         live.stop()
         assert wait_for(lambda: not sub.connected, 15), "the SDK did not notice the server going away"
+        assert not sub.gone  # reconnecting
+        assert wait_for(lambda: oneshot.gone, 15)  # reconnection=False: fails fast
+        started = time.monotonic()
+        with pytest.raises(Disconnected):
+            oneshot.call("get-tiers", timeout=8)
+        assert time.monotonic() - started < 4
         live.start()
         with connect(live, "ada") as ada:
             entries(ada, [f"{transport}-away-{n}" for n in range(4)])
@@ -231,6 +239,7 @@ def test_reconnect_after_server_restart_replays_missed_events_once(live, site, t
         got = received.wait(9)
     finally:
         sub.close()
+        oneshot.close()
 
     expected = ([f"{transport}-before-{n}" for n in range(3)] + [f"{transport}-away-{n}" for n in range(4)]
                 + [f"{transport}-after-{n}" for n in range(2)])
