@@ -310,6 +310,7 @@ class PropsecClient:
                 raise Unauthenticated(message=message) from None
             raise ConnectionFailed(message=message) from None
         if not self._connected.wait(timeout):
+            self.close()
             raise ConnectionFailed(message="namespace did not connect in time")
         try:
             self.user = self.request("session", {}, timeout=timeout).get("user")

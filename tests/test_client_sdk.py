@@ -261,3 +261,27 @@ def test_rate_limited_is_typed_and_keeps_the_connection(tmp_path):
         time.sleep(1.5)
         assert sam.connected
         assert sam.call("get-tiers")["tiers"]
+
+
+def test_held_events_are_sorted_and_deduplicated_without_a_server():
+    """Events that arrive while a (re)subscribe is in flight are held, then handed over
+    in eventId order, each id once, and nothing at or below the last delivered id."""
+    from propsec.client import _Subscription
+
+    client = PropsecClient("http://127.0.0.1:9", "unused")
+    client._start_dispatcher()
+    got = Collector()
+    sub = _Subscription("events.x", 5)
+    sub.handlers.append(got)
+    client._subs["events.x"] = sub
+    sub.buffering = True
+    for event_id in (7, 6, 5, 7, 8):
+        client._on_event("events.x", {"eventId": event_id})
+    client._finish_subscribe(sub, sub.generation, {"type": "status", "data": {"replayed": 3}})
+    for event_id in (8, 9, 4):
+        client._on_event("events.x", {"eventId": event_id})
+    client._on_event("events.other", {"eventId": 10})
+    assert [e["eventId"] for e in got.wait(4)] == [6, 7, 8, 9]
+    assert client.replayed("events.x") == 3
+    assert client.last_event_id("events.x") == 9
+    client._stop_dispatcher()
