@@ -59,8 +59,5 @@ def register_cli(app: Flask) -> None:
         init_db(app)
         print_logins(seed_demo(count))
 
-    try:
-        from .simulate import simulate_command
-    except ImportError:  # the simulator is optional while it is being built
-        return
+    from .simulate import simulate_command
     app.cli.add_command(simulate_command)

@@ -53,7 +53,8 @@ def subscribe(req, data: SubscriptionData):
         join_room(room(event, req.user))
         replayed = 0 if data.since is None else bus.replay(req.connection.sid, req.user,
                                                            event, data.since)
-    return envelopes.status(f"subscribed to {event}", replayed=replayed)
+        last = bus.last_id(req.user, event)
+    return envelopes.status(f"subscribed to {event}", replayed=replayed, lastEventId=last)
 
 
 @websocket_query("unsubscribe", SubscriptionData, allow=Allow.ANYONE, internal=True)

@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from ..extensions import db, socketio
 from ..models import EventRecord
@@ -119,6 +119,13 @@ class EventBus:
         if event and event != ALL:
             query = query.where(EventRecord.name == event)
         return db.session.scalars(query.order_by(EventRecord.id).limit(limit)).all()
+
+    def last_id(self, user: Principal, event: str) -> int:
+        """The newest eventId of this name that the user may see (0 when there is none)."""
+        query = visible_to(user, select(func.max(EventRecord.id)))
+        if event != ALL:
+            query = query.where(EventRecord.name == event)
+        return db.session.scalar(query) or 0
 
     def replay(self, sid: str, user: Principal, event: str, since: int) -> int:
         """Push to one connection every visible event after `since`, oldest first."""
