@@ -19,10 +19,6 @@ USER = {"id", "fullName"}
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
-ERROR_CODES = {"unauthenticated", "forbidden", "validation_error", "not_found", "conflict",
-               "unknown_query", "rate_limited", "internal_error"}
-
-
 def expect(envelope: dict, kind: str, *fields: str) -> dict:
     """The envelope is of type `kind` and its data carries `fields`; returns the data."""
     assert envelope.get("type") == kind, envelope
@@ -98,6 +94,7 @@ class Clients:
         return self._clients[user_id]
 
 
-@pytest.fixture
-def clients(connect):
+@pytest.fixture(name="clients")
+def clients_fixture(connect):
+    """Import this into a test module to use the `clients` fixture."""
     return Clients(connect)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import pytest
-from helpers import ISO_UTC, clients, expect  # noqa: F401
+from helpers import ISO_UTC, expect
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 
 from propsec.protocol.events import NAMESPACE
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from helpers import (ALERT, ISO_UTC, ago, clients, expect, expect_error,  # noqa: F401
-                     expect_refused, has_shape, ids, insert, now)
+from helpers import (ALERT, ISO_UTC, ago, expect, expect_error, expect_refused, has_shape, ids,
+                     insert, now)
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 
 from propsec.models import ACTIVE, Alert, AuthEntry, Crime, Property, Visit
 

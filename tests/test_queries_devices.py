@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from helpers import (DRONE, EQUIPMENT, clients, expect, expect_error,  # noqa: F401
-                     expect_refused, has_shape, ids, new_property)
+from helpers import (DRONE, EQUIPMENT, expect, expect_error, expect_refused, has_shape, ids,
+                     new_property)
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 
 MISSING = 999_999
 

@@ -3,8 +3,9 @@ the contract: envelope types, returned fields, and at least one error path per q
 from __future__ import annotations
 
 import pytest
-from helpers import (PROPERTY, PROPERTY_DETAILED, EQUIPMENT, clients, expect, expect_error,  # noqa: F401
-                     expect_refused, has_shape, ids, new_property)
+from helpers import (EQUIPMENT, PROPERTY, PROPERTY_DETAILED, expect, expect_error, expect_refused,
+                     has_shape, ids, new_property)
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 
 MISSING = 999_999
 

@@ -3,8 +3,8 @@ shares (section 3): written from the contract."""
 from __future__ import annotations
 
 import pytest
-from helpers import (PROPERTY, USER, clients, expect, expect_error, has_shape, ids,  # noqa: F401
-                     new_property)
+from helpers import PROPERTY, USER, expect, expect_error, has_shape, ids, new_property
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 
 from propsec.protocol.events import NAMESPACE
 
