@@ -1,0 +1,1 @@
+"""propsec benchmarks: `python -m bench.run` (see docs/performance.md)."""

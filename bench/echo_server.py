@@ -1,0 +1,68 @@
+"""The floor: a bare Flask-SocketIO server under the same async mode as propsec.
+
+`python bench/echo_server.py` (or `python -m bench.echo_server`) serves on
+BENCH_HOST:BENCH_PORT in namespace /propsec, so the load generator speaks to it exactly as
+to propsec:
+
+- `echo`: the acknowledgement is the argument, untouched (the round-trip floor);
+- `join`: puts the connection in the room `fanout` (acknowledged);
+- `fanout`: emits its argument as event `events.alerts` to the room `fanout`, then
+  acknowledges (the fan-out floor: one bare room emit of the same payload).
+
+GET /healthz answers 200 once it is up. No authentication, no database: only the
+framework's own cost."""
+import os
+
+_MODE = os.environ.get("PROPSEC_ASYNC_MODE") or "eventlet"
+if __name__ == "__main__":
+    if _MODE == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif _MODE == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+from flask import Flask  # noqa: E402
+from flask_socketio import SocketIO, join_room  # noqa: E402
+
+NAMESPACE = "/propsec"
+ROOM = "fanout"
+
+app = Flask(__name__)
+socketio = SocketIO(app, async_mode=_MODE, max_http_buffer_size=64 * 1024, logger=False,
+                    engineio_logger=False)
+
+
+@app.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@socketio.on("echo", namespace=NAMESPACE)
+def echo(data=None):
+    return data
+
+
+@socketio.on("join", namespace=NAMESPACE)
+def join(data=None):
+    join_room(ROOM)
+    return {"type": "status"}
+
+
+@socketio.on("fanout", namespace=NAMESPACE)
+def fanout(data=None):
+    socketio.emit("events.alerts", data, to=ROOM, namespace=NAMESPACE)
+    return {"type": "success"}
+
+
+if __name__ == "__main__":
+    host = os.environ.get("BENCH_HOST", "127.0.0.1")
+    port = int(os.environ.get("BENCH_PORT", "5055"))
+    options = {"allow_unsafe_werkzeug": True} if _MODE == "threading" else {}
+    socketio.run(app, host=host, port=port, log_output=False, **options)

@@ -1,0 +1,119 @@
+"""Server processes for the benchmark: propsec (`python app.py`) and the bare echo server.
+
+Each runs pinned to one core with `taskset` (the load generator gets the other), on a free
+loopback port, and is stopped by its own process id."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Cores: the server under test gets one, the load generator the other.
+SERVER_CPU = "1"
+GENERATOR_CPU = "0"
+# Effectively no per-connection rate limit: the benchmark floods on purpose.
+BENCH_RATE_LIMIT = "1000000/1000000"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cpu: str, argv: list[str]) -> list[str]:
+    """`taskset -c cpu argv` where taskset exists and the core does; argv otherwise."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) > int(cpu):
+        return ["taskset", "-c", cpu, *argv]
+    return argv
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+class Server:
+    """One server process on 127.0.0.1:<free port>, up once GET /healthz answers 200."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path,
+                 port_variable: str):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.argv = pinned(SERVER_CPU, argv)
+        self.env = {**os.environ, **env, port_variable: str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_dir / f"{name}-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 60) -> "Server":
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not come up:\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def propsec_server(database_url: str, async_mode: str, log_dir: Path) -> Server:
+    env = {"PROPSEC_DATABASE_URL": database_url, "PROPSEC_ASYNC_MODE": async_mode,
+           "PROPSEC_HOST": "127.0.0.1", "PROPSEC_SEED_DEMO": "0",
+           "PROPSEC_SECRET_KEY": "bench-secret-key", "PROPSEC_RATE_LIMIT": BENCH_RATE_LIMIT}
+    return Server("propsec", [sys.executable, "app.py"], env, log_dir, "PROPSEC_PORT")
+
+
+def echo_server(async_mode: str, log_dir: Path) -> Server:
+    env = {"PROPSEC_ASYNC_MODE": async_mode, "BENCH_HOST": "127.0.0.1"}
+    return Server("echo", [sys.executable, "bench/echo_server.py"], env, log_dir, "BENCH_PORT")

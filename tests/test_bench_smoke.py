@@ -1,0 +1,41 @@
+"""The benchmark harness end to end on tiny sizes: it starts both servers, loads data,
+drives them and writes the table. No timing is asserted; benchmarks are not tests."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("aiohttp")
+
+from bench.run import QUICK, run  # noqa: E402
+
+TINY = replace(QUICK, name="smoke", rtt_seconds=0.3, rtt_warmup=0.1, fanout_connections=5,
+               fanout_reps=2, large=(300, 1_000, 300), latency_count=3, whole_map_count=2,
+               settle=0.1)
+
+EXPECTED_ROWS = [
+    "1. get-property, 1 conn: round trips/s", "1. get-property, 1 conn: p50 ms",
+    "1. get-property, 1 conn: p99 ms", "1. get-property, 16 conn: round trips/s",
+    "1. get-property, 16 conn: p50 ms", "1. get-property, 16 conn: p99 ms",
+    "2. add-alert to 5 subscribers", "3. get-properties, search", "3. get-map, a viewport",
+    "3. get-map, a tenth of the whole site", "3. get-scanned-visitors, 30 days",
+    "3. get-alerts", "4. server RSS, 5 idle authenticated connections",
+]
+
+
+def test_quick_profile_produces_every_row(tmp_path):
+    report = tmp_path / "performance.md"
+    results = run(TINY, output=report)
+
+    labels = [row[0] for row in results["table"]]
+    assert len(labels) == len(EXPECTED_ROWS)
+    for expected, label in zip(EXPECTED_ROWS, labels):
+        assert label.startswith(expected), (expected, label)
+    for row in results["table"]:
+        assert row[1] not in ("", "nan"), row
+    assert results["fanout_propsec"]["join_errors"] == 0
+    assert all(r["errors"] == 0 for r in results["rtt"].values())
+    text = report.read_text()
+    assert "| measurement | propsec | floor | ratio | target | met |" in text
+    assert "2. add-alert to 5 subscribers" in text
