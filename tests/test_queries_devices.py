@@ -81,9 +81,6 @@ def test_remove_equipment_of_another_property_is_not_found(clients, site):
     assert set(equipment_of(clients["neighbour"], site["p2"])) == {site["other_camera"]}
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: visits.camera_id is a NOT NULL foreign key, "
-                   "so deleting a camera that has recorded visits fails (reported as a "
-                   "retryable conflict); needs a model + migration change")
 def test_a_camera_that_has_seen_visitors_can_be_removed_and_the_visits_stay(clients, site):
     staff = clients["staff"]
     staff.ok("add-visitor", propertyId=site["p1"], cameraId=site["camera"], userId="visitor-1")

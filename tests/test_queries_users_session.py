@@ -187,8 +187,6 @@ def test_get_events_limit_defaults_to_fifty(clients, site):
     assert [e["reason"] for e in events] == [str(n) for n in range(50)]
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: `since` is an event id, and section 5 lets "
-                   "ids be digit strings; protocol/schemas.py Cursor is a strict int")
 @pytest.mark.parametrize("query", ["get-events", "subscribe"])
 def test_since_may_be_a_digit_string(clients, history, query):
     staff = clients["staff"]

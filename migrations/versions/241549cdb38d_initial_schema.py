@@ -156,7 +156,6 @@ def upgrade():
     sa.Column('camera_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.String(length=64), nullable=False),
     sa.Column('timestamp', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['camera_id'], ['equipment.id'], ),
     sa.ForeignKeyConstraint(['property_id'], ['properties.id'], ),
     sa.PrimaryKeyConstraint('id')
     )

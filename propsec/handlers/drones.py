@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from ..extensions import db
-from ..models import ACTIVE, DRONE, Equipment
+from ..models import ACTIVE, DRONE, REMOVED, Equipment, Property
 from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
@@ -73,7 +73,9 @@ def recall_drone(req, data: DroneRef):
 @websocket_query("get-dispatched-drones", Page, allow=Allow.STAFF)
 def get_dispatched_drones(req, data: Page):
     query = page(drones(Equipment.id, Equipment.description, Equipment.property_id)
-                 .where(Equipment.dispatched.is_(True)), data, Equipment.description)
+                 .join(Property, Property.id == Equipment.property_id)
+                 .where(Equipment.dispatched.is_(True), Property.status != REMOVED),
+                 data, Equipment.description)
     return envelopes.data(drones=[{"id": r.id, "description": r.description,
                                    "propertyId": r.property_id} for r in db.session.execute(query)])
 

@@ -53,11 +53,11 @@ def add_visitor(req, data: NewVisit):
 
 @websocket_query("get-weekly-visitors", PropertyRef, allow=Allow.OWNER, target="propertyId")
 def get_weekly_visitors(req, data: PropertyRef):
-    last_seen = func.max(Visit.id)
+    last_seen, last_id = func.max(Visit.timestamp), func.max(Visit.id)
     rows = db.session.execute(
-        select(Visit.user_id, last_seen).where(Visit.property_id == req.target.id,
-                                               Visit.timestamp >= days_ago(7))
-        .group_by(Visit.user_id).order_by(last_seen.desc()))
+        select(Visit.user_id, last_seen, last_id)
+        .where(Visit.property_id == req.target.id, Visit.timestamp >= days_ago(7))
+        .group_by(Visit.user_id).order_by(last_seen.desc(), last_id.desc()))
     return envelopes.data(visitors=[r.user_id for r in rows])
 
 

@@ -37,7 +37,8 @@ class Visit(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
-    camera_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"))
+    # No foreign key: a camera may be removed later, and its visits stay in the history.
+    camera_id: Mapped[int]
     user_id: Mapped[str] = mapped_column(String(64))
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -52,7 +52,7 @@ Reason = Annotated[Text, Field(max_length=200)]
 Search = Annotated[Text, Field(max_length=200)]
 Limit = Annotated[int, Strict(), Field(ge=1, le=1000)]
 Offset = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
-Cursor = Annotated[int, Strict(), Field(ge=0, le=MAX_ID)]  # an eventId already seen
+Cursor = Annotated[int, BeforeValidator(_to_id), Field(ge=0, le=MAX_ID)]  # an eventId seen
 Day = Annotated[str, Strict(), AfterValidator(_iso_day)]
 
 
