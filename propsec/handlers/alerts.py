@@ -48,11 +48,16 @@ def alert_property(data: AlertRef) -> int:
     return property_id
 
 
+def newest_first(model, req, data: AlertsQuery) -> list[dict]:
+    """The target property's latest rows of a log table (alerts, entries), newest first."""
+    rows = db.session.scalars(select(model).where(model.property_id == req.target.id)
+                              .order_by(model.id.desc()).limit(data.limit))
+    return [row.to_dict() for row in rows]
+
+
 @websocket_query("get-alerts", AlertsQuery, allow=Allow.OWNER, target="propertyId")
 def get_alerts(req, data: AlertsQuery):
-    alerts = db.session.scalars(select(Alert).where(Alert.property_id == req.target.id)
-                                .order_by(Alert.id.desc()).limit(data.limit))
-    return envelopes.data(alerts=[a.to_dict() for a in alerts])
+    return envelopes.data(alerts=newest_first(Alert, req, data))
 
 
 @websocket_query("add-alert", NewAlert, allow=Allow.OWNER, target="propertyId", mutates=True,

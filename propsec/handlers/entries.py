@@ -1,15 +1,13 @@
 """Door scanners: who came in, and whether they were allowed to."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ..extensions import db
 from ..models import AllowedUser, AuthEntry
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.registry import websocket_query
 from ..protocol.schemas import PropertyRef, UserId
-from .alerts import AlertsQuery, raise_alert
+from .alerts import AlertsQuery, newest_first, raise_alert
 
 UNAUTHORIZED = "unauthorized-entry"
 
@@ -20,9 +18,7 @@ class NewEntry(PropertyRef):
 
 @websocket_query("get-auth-entries", AlertsQuery, allow=Allow.OWNER, target="propertyId")
 def get_auth_entries(req, data: AlertsQuery):
-    entries = db.session.scalars(select(AuthEntry).where(AuthEntry.property_id == req.target.id)
-                                 .order_by(AuthEntry.id.desc()).limit(data.limit))
-    return envelopes.data(authEntries=[e.to_dict() for e in entries])
+    return envelopes.data(authEntries=newest_first(AuthEntry, req, data))
 
 
 @websocket_query("add-auth-entry", NewEntry, allow=Allow.STAFF, target="propertyId", mutates=True,

@@ -22,14 +22,6 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("staff", "admin")
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
     def brief(self) -> dict:
         return {"id": self.id, "fullName": self.full_name}
 
