@@ -9,6 +9,7 @@ from flask import Flask
 
 from .config import load_settings
 from .extensions import csrf, db, login_manager, migrate, socketio
+from .protocol.queue import queue_options
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -48,8 +49,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     socketio.init_app(
         app, async_mode=app.config["PROPSEC_ASYNC_MODE"],
-        message_queue=app.config["PROPSEC_MESSAGE_QUEUE"],
-        channel=app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",
+        **queue_options(app.config["PROPSEC_MESSAGE_QUEUE"],
+                        app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio"),
         cors_allowed_origins=_origin_checker(app.config["PROPSEC_CORS_ORIGINS"]),
         max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
 

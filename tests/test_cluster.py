@@ -157,6 +157,47 @@ def test_subscribe_since_replays_on_either_process(servers, clients, replay_on):
         late.disconnect()
 
 
+def test_subscribe_since_while_the_other_process_writes(servers, clients):
+    """Events of B still on their way through Redis when a client subscribes on A with
+    `since` arrive once, in order: in the replay or live, never both (no gap either)."""
+    a, b = servers
+    pid = new_property(clients(a, "ada"))
+    writers = [clients(b, "ada") for _ in range(4)]
+    stop = threading.Event()
+
+    def write(writer):
+        while not stop.is_set():
+            call(writer, "add-alert", {"propertyId": pid, "userId": "olive", "reason": "busy"})
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    histories = []
+    try:
+        reader = clients(a, "sam")
+        for _ in range(6):
+            threading.Event().wait(0.3)
+            recent = [e["eventId"] for e in ok(reader, "get-events", event="events.alerts",
+                                               limit=1000)["events"]]
+            since = recent[-3] if len(recent) >= 3 else 0
+            late = clients(a, "sam")
+            late.recorder = Recorder(late, "events.alerts")
+            assert call(late, "subscribe", {"id": "events.alerts", "since": since})["type"] == "status"
+            histories.append((since, late.recorder))
+        threading.Event().wait(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    threading.Event().wait(0.5)
+    logged = [e["eventId"] for e in ok(writers[0], "get-events", event="events.alerts",
+                                       limit=1000)["events"]]
+    for since, recorder in histories:
+        ids = event_ids(recorder.payloads())
+        assert strictly_increasing(ids), (since, ids)
+        assert ids == [i for i in logged if i > since], since  # no gap, nothing twice
+
+
 def test_healthz_reports_the_queue(servers):
     for server in servers:
         answer = requests.get(server.url + "/healthz", timeout=10)

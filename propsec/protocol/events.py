@@ -17,6 +17,7 @@ from ..extensions import db, socketio
 from ..models import EventRecord
 from ..models._common import iso
 from .access import Principal
+from .queue import sync_queue
 
 NAMESPACE = "/propsec"
 ALL = "events.all"
@@ -88,6 +89,7 @@ class EventBus:
         with self._local, db.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PUBLISH_LOCK_KEY})
             try:
+                sync_queue(socketio.server)  # events of other processes first (see queue.py)
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
