@@ -2,7 +2,7 @@
 
 import { h, fmtTime, fmtDateTime, isToday, STATUS_LABELS } from "./ui.js";
 
-const FEED_LIMIT = 500;
+const FEED_LIMIT = 300;
 const TOAST_LIMIT = 4;
 const TOAST_MS = 9000;
 
@@ -159,8 +159,23 @@ export class Feed {
   }
 
   toast(e, text, pid) {
-    if (!this.toasts) return;
-    while (this.toasts.childElementCount >= TOAST_LIMIT) this.toasts.firstElementChild.remove();
+    if (!this.toasts) return null;
+    if (this.toasts.querySelectorAll(".toast-alert").length >= TOAST_LIMIT) {
+      // a burst: count the rest in one line instead of flooding the screen
+      this._more = (this._more || 0) + 1;
+      if (!this._moreNode || !this._moreNode.isConnected) {
+        this._moreNode = h("div", { class: "toast toast-more", role: "status" });
+        this._moreNode.addEventListener("click", () => this._moreNode.remove());
+        this.toasts.append(this._moreNode);
+      }
+      this._moreNode.textContent = `+ ${this._more} more alert${this._more === 1 ? "" : "s"}: see the live events`;
+      clearTimeout(this._moreTimer);
+      this._moreTimer = setTimeout(() => {
+        this._moreNode?.remove();
+        this._more = 0;
+      }, TOAST_MS);
+      return null;
+    }
     const body = h("span", {}, text);
     const close = h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss" }, "×");
     const show = pid !== null ? h("button", { type: "button", class: "btn btn-small btn-light" }, "Show") : null;

@@ -135,6 +135,7 @@ let replaying = false;
 conn.onEvent((name, e) => {
   feed.add(name, e, { replay: replaying });
   store.apply(name, e);
+  if (name === "events.alerts") mapView.flashAlert(e.propertyId);
   panel.onEvent(name, e);
   queues?.onEvent(name);
   drones?.onEvent(name);

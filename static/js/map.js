@@ -1,14 +1,27 @@
 // The site map: a Leaflet map on a flat plane (L.CRS.Simple, 1 unit = 1 metre
-// at zoom 0). Properties are drawn by one SVG layer whose <rect>s live in
-// site coordinates under a single transform, so panning and zooming touch one
-// attribute instead of 10,000 shapes, and every drawn property is a real
-// element in #map with data-property-id / data-status (protocol section 12).
-// Status colours come from CSS. Alert marks and drones are a few DOM markers.
+// at zoom 0; contract point (x, y) with y down is LatLng(-y, x)).
+//
+// Drawing 10,000 properties as DOM or SVG shapes makes every zoom and every
+// status change repaint them all, so the shapes are painted on one canvas
+// (redrawn at most every REDRAW_MS while events stream in). Above it lies an
+// index: one unpainted SVG <rect data-property-id data-status> per drawn
+// property (fill and stroke none, pointer-events all), in site metres under a
+// single transform. The rects are what a pointer, or a test (protocol section
+// 12), clicks; they paint nothing, and a zoom or pan changes one attribute, not
+// 10,000 elements. (Absolutely positioned HTML boxes would each become a paint
+// layer: far slower.) Alert marks are painted on the canvas; drones and freshly
+// raised alerts are a few DOM markers.
 
 /* global L */
 
-const SVG_NS = "http://www.w3.org/2000/svg";
 const FOCUS_MAX_ZOOM = 1;
+const OUTLINE_MIN_SCALE = 0.35; // below this, shapes are drawn without outlines
+const FRESH_ALERT_MS = 8000;
+const REDRAW_MS = 60; // at most ~16 canvas redraws a second for streamed changes
+const SVG_NS = "http://www.w3.org/2000/svg";
+// The index is split over several <svg> roots: a change then repaints one of
+// them (a few hundred rects), not all 10,000.
+const INDEX_SHARDS = 32;
 
 // A contract point (x right, y down, metres) -> Leaflet LatLng on CRS.Simple.
 export function toLatLng(x, y) {
@@ -23,25 +36,41 @@ function propBounds(p) {
   return L.latLngBounds(toLatLng(p.x, p.y), toLatLng(p.x + p.width, p.y + p.height));
 }
 
-/** A Leaflet renderer-like layer drawing rectangles in site metres. */
-const SiteLayer = L.Renderer.extend({
-  options: { padding: 0.3 },
+/** Status colours come from the CSS custom properties, so app.css stays the one source. */
+function readPalette() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return {
+    ACTIVE: [v("--st-active", "#22a45a"), v("--st-active-line", "#12703a")],
+    PENDING: [v("--st-pending", "#f5a524"), v("--st-pending-line", "#a16207")],
+    INACTIVE: [v("--st-inactive", "#9aa5b4"), v("--st-inactive-line", "#5b6472")],
+    REJECTED: [v("--st-rejected", "#c2416f"), v("--st-rejected-line", "#85193f")],
+    REMOVAL_REQUESTED: [v("--st-removal", "#8b5cf6"), v("--st-removal-line", "#5b21b6")],
+    alert: v("--st-alert", "#e11d48"),
+    selected: v("--st-selected", "#1d4ed8"),
+    draft: v("--brand", "#1d4ed8"),
+  };
+}
+
+/** A Leaflet renderer-like layer: one canvas covering the view plus padding. */
+const SiteCanvas = L.Renderer.extend({
+  options: { padding: 0.15 },
+
+  initialize(view, options) {
+    L.Renderer.prototype.initialize.call(this, options);
+    this._view = view;
+    this._frame = null;
+  },
 
   _initContainer() {
-    const svg = document.createElementNS(SVG_NS, "svg");
-    svg.setAttribute("class", "site-layer");
-    svg.setAttribute("role", "presentation");
-    const g = document.createElementNS(SVG_NS, "g");
-    g.setAttribute("class", "site-shapes");
-    const draft = document.createElementNS(SVG_NS, "g");
-    draft.setAttribute("class", "site-draft");
-    svg.append(g, draft);
-    this._container = svg;
-    this._shapes = g;
-    this._draftGroup = draft;
+    const canvas = document.createElement("canvas");
+    canvas.className = "site-canvas";
+    this._container = canvas;
+    this._ctx = canvas.getContext("2d");
   },
 
   _destroyContainer() {
+    L.Util.cancelAnimFrame(this._frame);
     L.DomUtil.remove(this._container);
     this._container = null;
   },
@@ -51,22 +80,140 @@ const SiteLayer = L.Renderer.extend({
     L.Renderer.prototype._update.call(this);
     const b = this._bounds;
     const size = b.getSize();
-    const svg = this._container;
-    if (!this._svgSize || !this._svgSize.equals(size)) {
-      this._svgSize = size;
-      svg.setAttribute("width", size.x);
-      svg.setAttribute("height", size.y);
-    }
-    L.DomUtil.setPosition(svg, b.min);
-    svg.setAttribute("viewBox", [b.min.x, b.min.y, size.x, size.y].join(" "));
-    const scale = this._map.getZoomScale(this._zoom, 0);
-    const origin = this._map.getPixelOrigin();
-    const matrix = `matrix(${scale} 0 0 ${scale} ${-origin.x} ${-origin.y})`;
-    this._shapes.setAttribute("transform", matrix);
-    this._draftGroup.setAttribute("transform", matrix);
-    // very small shapes read better without outlines
-    svg.classList.toggle("far", scale < 0.35);
+    const ratio = window.devicePixelRatio || 1;
+    const canvas = this._container;
+    L.DomUtil.setPosition(canvas, b.min);
+    canvas.width = Math.round(ratio * size.x);
+    canvas.height = Math.round(ratio * size.y);
+    canvas.style.width = `${size.x}px`;
+    canvas.style.height = `${size.y}px`;
+    this._ratio = ratio;
+    this._scale = this._map.getZoomScale(this._zoom, 0);
+    this._pixelOrigin = this._map.getPixelOrigin();
+    this._view._placeIndex(b, this._scale, this._pixelOrigin);
+    this._draw();
     this.fire("update");
+  },
+
+  /**
+   * Ask for a redraw: many changes, one paint. Streamed changes wait until
+   * REDRAW_MS after the last paint; `soon` (the user's own action) does not.
+   */
+  redraw(soon = false) {
+    if (!this._map) return;
+    if (soon) this._soon = true;
+    if (this._frame !== null || this._timer) return;
+    const wait = this._soon ? 0 : Math.max(0, (this._drawnAt || 0) + REDRAW_MS - performance.now());
+    const paint = () => {
+      this._timer = null;
+      this._frame = L.Util.requestAnimFrame(() => {
+        this._frame = null;
+        this._draw();
+      });
+    };
+    if (wait > 0) this._timer = setTimeout(paint, wait);
+    else paint();
+  },
+
+  _draw() {
+    if (!this._bounds || !this._ctx) return;
+    this._drawnAt = performance.now();
+    this._soon = false;
+    const ctx = this._ctx;
+    const view = this._view;
+    const palette = view.palette;
+    const b = this._bounds;
+    const size = b.getSize();
+    const s = this._scale;
+    // site metres -> canvas pixels: px = x * s + ox
+    const ox = -this._pixelOrigin.x - b.min.x;
+    const oy = -this._pixelOrigin.y - b.min.y;
+    const minX = -ox / s;
+    const minY = -oy / s;
+    const maxX = (size.x - ox) / s;
+    const maxY = (size.y - oy) / s;
+    ctx.setTransform(this._ratio, 0, 0, this._ratio, 0, 0);
+    ctx.clearRect(0, 0, size.x, size.y);
+
+    const buckets = new Map();
+    const alerting = [];
+    let selected = null;
+    for (const p of view.store.properties.values()) {
+      if (p.x > maxX || p.y > maxY || p.x + p.width < minX || p.y + p.height < minY) continue;
+      let list = buckets.get(p.status);
+      if (!list) buckets.set(p.status, (list = []));
+      list.push(p);
+      if (view.store.hasOpenAlert(p.id)) alerting.push(p);
+      if (p.id === view.selectedId) selected = p;
+    }
+    const outline = s >= OUTLINE_MIN_SCALE;
+    const rect = (p) => {
+      const w = Math.max(1, p.width * s);
+      const h = Math.max(1, p.height * s);
+      return [p.x * s + ox, p.y * s + oy, w, h];
+    };
+    for (const [status, list] of buckets) {
+      const [fill, line] = palette[status] || palette.INACTIVE;
+      ctx.globalAlpha = status === "REJECTED" ? 0.6 : 0.85;
+      ctx.fillStyle = fill;
+      for (const p of list) ctx.fillRect(...rect(p));
+      ctx.globalAlpha = 1;
+      if (!outline) continue;
+      ctx.strokeStyle = line;
+      ctx.lineWidth = 1;
+      ctx.setLineDash(status === "PENDING" ? [4, 2] : []);
+      ctx.beginPath();
+      for (const p of list) {
+        const [x, y, w, h] = rect(p);
+        ctx.rect(Math.round(x) + 0.5, Math.round(y) + 0.5, Math.round(w) - 1, Math.round(h) - 1);
+      }
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    if (alerting.length) {
+      ctx.strokeStyle = palette.alert;
+      ctx.lineWidth = outline ? 3 : 2;
+      ctx.beginPath();
+      for (const p of alerting) ctx.rect(...rect(p));
+      ctx.stroke();
+    }
+    if (selected) {
+      ctx.strokeStyle = palette.selected;
+      ctx.lineWidth = 4;
+      ctx.strokeRect(...rect(selected));
+    }
+    if (view.draft) {
+      ctx.fillStyle = "rgba(29, 78, 216, 0.18)";
+      ctx.strokeStyle = palette.draft;
+      ctx.lineWidth = 2;
+      ctx.setLineDash([6, 3]);
+      ctx.fillRect(...rect(view.draft));
+      ctx.strokeRect(...rect(view.draft));
+      ctx.setLineDash([]);
+    }
+    // alert marks: a red disc with "!" at each alerting property's centre
+    if (alerting.length) {
+      const r = outline ? 9 : 6;
+      ctx.font = `bold ${outline ? 13 : 9}px system-ui, sans-serif`;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      for (const p of alerting) {
+        const [x, y, w, h] = rect(p);
+        const cx = x + w / 2;
+        const cy = y + h / 2;
+        ctx.beginPath();
+        ctx.arc(cx, cy, r, 0, Math.PI * 2);
+        ctx.fillStyle = palette.alert;
+        ctx.fill();
+        ctx.lineWidth = 2;
+        ctx.strokeStyle = "#fff";
+        ctx.stroke();
+        if (outline) {
+          ctx.fillStyle = "#fff";
+          ctx.fillText("!", cx, cy + 0.5);
+        }
+      }
+    }
   },
 });
 
@@ -75,10 +222,12 @@ export class MapView {
     this.store = store;
     this.onSelect = onSelect;
     this.role = role;
-    this.rects = new Map(); // id -> SVGRectElement
-    this.alertMarkers = new Map(); // propertyId -> L.Marker
+    this.palette = readPalette();
+    this.hits = new Map(); // id -> index <span>
+    this.freshMarkers = new Map(); // propertyId -> L.Marker (pulsing, for new alerts)
     this.droneMarkers = new Map(); // propertyId -> L.Marker
     this.selectedId = null;
+    this.draft = null;
     this._addMode = null;
 
     this.map = L.map(container, {
@@ -94,110 +243,142 @@ export class MapView {
       zoomControl: true,
     });
     this.map.setView([0, 0], 0);
+    this.map.createPane("hits").style.zIndex = 420;
     this.map.createPane("marks").style.zIndex = 450;
     this.map.createPane("drones").style.zIndex = 460;
 
-    this.layer = new SiteLayer();
+    // the index of drawn properties: unpainted SVG rects in site metres
+    this.index = L.DomUtil.create("div", "site-index", this.map.getPane("hits"));
+    this.index.setAttribute("aria-hidden", "true");
+    this.shards = [];
+    for (let i = 0; i < INDEX_SHARDS; i += 1) {
+      const svg = document.createElementNS(SVG_NS, "svg");
+      const g = document.createElementNS(SVG_NS, "g");
+      svg.append(g);
+      this.index.append(svg);
+      this.shards.push({ svg, g });
+    }
+
+    this.layer = new SiteCanvas(this);
     this.layer.addTo(this.map);
-    this.svg = this.layer._container;
-    this.shapes = this.layer._shapes;
 
     this._installPointer(container);
     this._installControls();
 
     store.on("reset", () => this.redrawAll());
-    store.on("add", (p) => { this._draw(p); this._refreshMarks(p.id); });
-    store.on("update", (p) => { this._draw(p); this._refreshMarks(p.id); });
+    store.on("add", (p) => this._draw(p));
+    store.on("update", (p) => this._draw(p));
     store.on("remove", (p) => this._erase(p.id));
-    store.on("alerts", (pid) => this._refreshMarks(pid));
+    store.on("alerts", (pid) => this._refreshAlert(pid));
     store.on("drones", (pid) => this._refreshDrones(pid));
   }
 
   // ---- drawing -----------------------------------------------------------
 
+  /** Called by the canvas layer after each view change: cover its bounds, metres -> pixels. */
+  _placeIndex(bounds, scale, pixelOrigin) {
+    const size = bounds.getSize();
+    const viewBox = `${bounds.min.x} ${bounds.min.y} ${size.x} ${size.y}`;
+    const matrix = `matrix(${scale} 0 0 ${scale} ${-pixelOrigin.x} ${-pixelOrigin.y})`;
+    L.DomUtil.setPosition(this.index, bounds.min);
+    for (const { svg, g } of this.shards) {
+      svg.setAttribute("width", size.x);
+      svg.setAttribute("height", size.y);
+      svg.setAttribute("viewBox", viewBox);
+      g.setAttribute("transform", matrix);
+    }
+  }
+
   redrawAll() {
-    this.shapes.textContent = "";
-    this.rects.clear();
-    for (const m of this.alertMarkers.values()) m.remove();
+    for (const m of this.freshMarkers.values()) m.remove();
     for (const m of this.droneMarkers.values()) m.remove();
-    this.alertMarkers.clear();
+    this.freshMarkers.clear();
     this.droneMarkers.clear();
-    const frag = document.createDocumentFragment();
-    for (const p of this.store.properties.values()) frag.append(this._makeRect(p));
-    this.shapes.append(frag);
-    for (const pid of this.store.properties.keys()) {
-      if (this.store.hasOpenAlert(pid)) this._refreshMarks(pid);
-    }
+    this.hits.clear();
+    const frags = this.shards.map(() => document.createDocumentFragment());
+    for (const p of this.store.properties.values()) frags[p.id % INDEX_SHARDS].append(this._makeHit(p));
+    this.shards.forEach(({ g }, i) => {
+      g.textContent = "";
+      g.append(frags[i]);
+    });
     for (const pid of new Set(this.store.drones.values())) this._refreshDrones(pid);
-    if (this.selectedId !== null) {
-      const r = this.rects.get(this.selectedId);
-      if (r) r.classList.add("selected");
+    this.layer.redraw(true);
+  }
+
+  _makeHit(p) {
+    const rect = document.createElementNS(SVG_NS, "rect");
+    rect.dataset.propertyId = p.id;
+    this.hits.set(p.id, rect);
+    this._applyHit(rect, p);
+    return rect;
+  }
+
+  _applyHit(rect, p) {
+    const geometry = `${p.x},${p.y},${p.width},${p.height}`;
+    if (rect._geometry !== geometry) {
+      rect._geometry = geometry;
+      rect.setAttribute("x", p.x);
+      rect.setAttribute("y", p.y);
+      rect.setAttribute("width", Math.max(1, p.width));
+      rect.setAttribute("height", Math.max(1, p.height));
     }
-  }
-
-  _makeRect(p) {
-    const r = document.createElementNS(SVG_NS, "rect");
-    r.setAttribute("class", "prop");
-    r.dataset.propertyId = p.id;
-    this.rects.set(p.id, r);
-    this._applyShape(r, p);
-    return r;
-  }
-
-  _applyShape(r, p) {
-    r.setAttribute("x", p.x);
-    r.setAttribute("y", p.y);
-    r.setAttribute("width", Math.max(1, p.width));
-    r.setAttribute("height", Math.max(1, p.height));
-    if (r.dataset.status !== p.status) r.dataset.status = p.status;
-    r.dataset.tier = p.tier;
-    r.classList.toggle("alerting", this.store.hasOpenAlert(p.id));
-    r.classList.toggle("selected", p.id === this.selectedId);
+    if (rect.dataset.status !== p.status) rect.dataset.status = p.status;
+    const alerting = this.store.hasOpenAlert(p.id);
+    if (rect.classList.contains("alerting") !== alerting) rect.classList.toggle("alerting", alerting);
   }
 
   _draw(p) {
-    const r = this.rects.get(p.id);
-    if (r) this._applyShape(r, p);
-    else this.shapes.append(this._makeRect(p));
+    const rect = this.hits.get(p.id);
+    if (rect) this._applyHit(rect, p);
+    else this.shards[p.id % INDEX_SHARDS].g.append(this._makeHit(p));
+    if (this.droneMarkers.has(p.id)) this._refreshDrones(p.id);
+    this.layer.redraw();
   }
 
   _erase(id) {
-    const r = this.rects.get(id);
-    if (r) r.remove();
-    this.rects.delete(id);
-    this._refreshMarks(id);
+    const rect = this.hits.get(id);
+    if (rect) rect.remove();
+    this.hits.delete(id);
+    this._refreshAlert(id);
     this._refreshDrones(id);
     if (this.selectedId === id) this.selectedId = null;
+    this.layer.redraw();
   }
 
-  _refreshMarks(pid) {
+  _refreshAlert(pid) {
     pid = Number(pid);
     const p = this.store.get(pid);
-    const r = this.rects.get(pid);
     const alerting = !!p && this.store.hasOpenAlert(pid);
-    if (r) r.classList.toggle("alerting", alerting);
-    const existing = this.alertMarkers.get(pid);
-    if (!alerting) {
-      if (existing) existing.remove();
-      this.alertMarkers.delete(pid);
-      return;
+    const rect = this.hits.get(pid);
+    if (rect && rect.classList.contains("alerting") !== alerting) rect.classList.toggle("alerting", alerting);
+    const fresh = this.freshMarkers.get(pid);
+    if (!alerting && fresh) {
+      fresh.remove();
+      this.freshMarkers.delete(pid);
     }
-    const centre = toLatLng(p.x + p.width / 2, p.y + p.height / 2);
-    const count = this.store.openAlertCount(pid);
-    if (existing) {
-      existing.setLatLng(centre);
-      existing.getElement()?.setAttribute("data-count", count);
-      return;
-    }
-    const marker = L.marker(centre, {
+    this.layer.redraw();
+  }
+
+  /** A new alert "lights up": a pulsing ring for a few seconds (the mark itself is painted). */
+  flashAlert(pid) {
+    pid = Number(pid);
+    const p = this.store.get(pid);
+    if (!p || this.freshMarkers.size > 12) return;
+    this.freshMarkers.get(pid)?.remove();
+    const marker = L.marker(toLatLng(p.x + p.width / 2, p.y + p.height / 2), {
       pane: "marks",
       interactive: false,
       keyboard: false,
-      icon: L.divIcon({ className: "alert-mark", html: "<span>!</span>", iconSize: [22, 22] }),
+      icon: L.divIcon({ className: "alert-pulse", html: "<span></span>", iconSize: [34, 34] }),
     }).addTo(this.map);
     marker.getElement()?.setAttribute("data-alert-property-id", pid);
-    marker.getElement()?.setAttribute("data-count", count);
-    this.alertMarkers.set(pid, marker);
+    this.freshMarkers.set(pid, marker);
+    setTimeout(() => {
+      if (this.freshMarkers.get(pid) === marker) {
+        marker.remove();
+        this.freshMarkers.delete(pid);
+      }
+    }, FRESH_ALERT_MS);
   }
 
   _refreshDrones(pid) {
@@ -232,13 +413,10 @@ export class MapView {
 
   select(id) {
     id = id === null ? null : Number(id);
-    if (this.selectedId !== null) this.rects.get(this.selectedId)?.classList.remove("selected");
+    this.hits.get(this.selectedId)?.classList.remove("selected");
     this.selectedId = id;
-    const r = id !== null ? this.rects.get(id) : null;
-    if (r) {
-      r.classList.add("selected");
-      this.shapes.append(r); // draw on top of neighbours
-    }
+    this.hits.get(id)?.classList.add("selected");
+    this.layer.redraw(true);
   }
 
   /** Pan/zoom so the property is in view (keeping room for the side panel). */
@@ -282,16 +460,16 @@ export class MapView {
     const tip = L.DomUtil.create("div", "map-tip", container);
     tip.hidden = true;
     this.tip = tip;
-    L.DomEvent.on(this.svg, "click", (ev) => {
+    L.DomEvent.on(this.index, "click", (ev) => {
       if (this._addMode) return;
-      const target = ev.target.closest?.("rect.prop");
+      const target = ev.target.closest?.("[data-property-id]");
       if (!target) return;
       if (this.map.dragging.moved()) return;
       L.DomEvent.stopPropagation(ev);
       this.onSelect(Number(target.dataset.propertyId), { from: "map" });
     });
-    L.DomEvent.on(this.svg, "mousemove", (ev) => {
-      const target = ev.target.closest?.("rect.prop");
+    L.DomEvent.on(this.index, "mousemove", (ev) => {
+      const target = ev.target.closest?.("[data-property-id]");
       if (!target || this._addMode || L.Draggable._dragging) {
         tip.hidden = true;
         return;
@@ -305,7 +483,7 @@ export class MapView {
       tip.style.top = `${pt.y + 12}px`;
       tip.hidden = false;
     });
-    L.DomEvent.on(this.svg, "mouseout", () => { tip.hidden = true; });
+    L.DomEvent.on(this.index, "mouseout", () => { tip.hidden = true; });
     this.map.on("movestart zoomstart", () => { tip.hidden = true; });
   }
 
@@ -405,7 +583,6 @@ export class MapView {
     map.dragging.disable();
     map.boxZoom.disable();
     let start = null;
-    const draft = this._ensureDraft();
     const toMetres = (e) => fromLatLng(e.latlng);
     const down = (e) => {
       if (e.originalEvent.button !== 0) return;
@@ -431,7 +608,7 @@ export class MapView {
     map.on("mousedown", down);
     map.on("mousemove", move);
     map.on("mouseup", up);
-    this._addMode = { down, move, up, draft };
+    this._addMode = { down, move, up };
   }
 
   cancelAdd() {
@@ -455,26 +632,14 @@ export class MapView {
     return !!this._addMode;
   }
 
-  _ensureDraft() {
-    if (!this._draft) {
-      const r = document.createElementNS(SVG_NS, "rect");
-      r.setAttribute("class", "draft");
-      this._draft = r;
-    }
-    return this._draft;
-  }
-
   setDraft(rect) {
-    const r = this._ensureDraft();
-    if (!r.isConnected) this.layer._draftGroup.append(r);
-    r.setAttribute("x", rect.x);
-    r.setAttribute("y", rect.y);
-    r.setAttribute("width", Math.max(1, rect.width));
-    r.setAttribute("height", Math.max(1, rect.height));
+    this.draft = { ...rect, width: Math.max(1, rect.width), height: Math.max(1, rect.height) };
+    this.layer.redraw(true);
   }
 
   clearDraft() {
-    if (this._draft) this._draft.remove();
+    this.draft = null;
+    this.layer.redraw(true);
   }
 }
 

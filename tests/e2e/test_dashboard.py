@@ -43,7 +43,7 @@ def test_alert_from_another_client_reaches_feed_and_map_within_two_seconds(site,
     created = device.ok("add-alert", propertyId=target, userId="owner1", reason="door forced")
     page.wait_for_selector('#event-feed > [data-event="events.alerts"]', timeout=2000)
     page.wait_for_selector(f'#map [data-property-id="{target}"].alerting', state="attached", timeout=2000)
-    page.wait_for_selector(f'.alert-mark[data-alert-property-id="{target}"]', state="attached", timeout=2000)
+    page.wait_for_selector(f'.alert-pulse[data-alert-property-id="{target}"]', state="attached", timeout=2000)
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, f"alert took {elapsed:.2f}s to show"
     item = page.locator('#event-feed > [data-event="events.alerts"]').first
