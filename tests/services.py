@@ -6,7 +6,7 @@ turns the skip into a failure. Where the services live:
 
 | variable | default |
 | --- | --- |
-| PROPSEC_TEST_POSTGRES_URL | postgresql://postgres@127.0.0.1:5432/test (maintenance db: the tests create and drop their own databases through it) |
+| PROPSEC_TEST_POSTGRES_URL | PROPSEC_TEST_DATABASE_URL if that is PostgreSQL, else postgresql://postgres@127.0.0.1:5432/test; only a way in: the tests create and drop databases of their own through it |
 | PROPSEC_TEST_REDIS_URL | redis://127.0.0.1:6379/0 |
 | PROPSEC_TEST_NGINX | /usr/sbin/nginx |
 
@@ -32,7 +32,9 @@ from live import LiveServer
 
 NS = "/propsec"
 REQUIRE_SERVICES = os.environ.get("PROPSEC_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
+_SUITE_URL = os.environ.get("PROPSEC_TEST_DATABASE_URL") or ""
 POSTGRES_URL = (os.environ.get("PROPSEC_TEST_POSTGRES_URL")
+                or (_SUITE_URL if _SUITE_URL.startswith("postgresql") else "")
                 or "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PROPSEC_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 NGINX = os.environ.get("PROPSEC_TEST_NGINX") or "/usr/sbin/nginx"
