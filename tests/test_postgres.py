@@ -139,6 +139,27 @@ def test_alert_is_acknowledged_once(server, crowds):
     assert [e["alertId"] for e in acknowledged] == [alert]
 
 
+def test_more_simultaneous_writers_than_pooled_connections(postgresql_server, crowds):
+    """80 writing requests at once on one process, more than its 60 pooled connections:
+    each holds a connection while it waits for the publish lock, so the lock's own
+    connection must not come from that pool (or everyone waits for the pool timeout)."""
+    server = postgresql_server
+    extra = connect_many(server.url, server.tokens["ada"], 80 - CROWD)
+    try:
+        clients = crowds(server) + extra
+        pid, _ = active_property(clients[0])
+        started = time.monotonic()
+        answers = all_at_once(clients, "add-alert",
+                              lambda i: {"propertyId": pid, "userId": "olive", "reason": f"#{i}"})
+        seconds = time.monotonic() - started
+    finally:
+        close_all(extra)
+    assert [a["type"] for a in answers] == ["success"] * len(clients), \
+        [a for a in answers if a["type"] == "error"][:3]
+    assert seconds < 20, seconds  # the pool timeout is 30 s
+    assert len(logged(clients[0], "events.alerts", pid)) == len(clients)
+
+
 # --- a slow statement does not stall the eventlet process --------------------------------------
 
 def waiting_backends(url: str, condition: str) -> int:

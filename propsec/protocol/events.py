@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from ..extensions import db, socketio
 from ..models import EventRecord
@@ -66,10 +66,20 @@ class EventBus:
     def __init__(self) -> None:
         self._local = threading.Lock()
         self._dialect = "sqlite"
+        self._lock_engine = None
 
     def init_app(self, app) -> None:
         with app.app_context():
             self._dialect = db.engine.dialect.name
+            if self._lock_engine is not None:
+                self._lock_engine.dispose()
+            # The advisory lock gets one connection of its own, outside the request pool: a
+            # request that holds a pool connection must never wait for a second one (with
+            # the pool exhausted by requests queued on the process lock, it would wait
+            # until the pool timeout).
+            self._lock_engine = (create_engine(db.engine.url, pool_size=1, max_overflow=0,
+                                               pool_pre_ping=True)
+                                 if self._dialect == "postgresql" else None)
         app.extensions["propsec_events"] = self
 
     @property
@@ -86,7 +96,8 @@ class EventBus:
         if self.serializes_requests:  # the request scope already holds the process lock
             yield
             return
-        with self._local, db.engine.connect() as conn:
+        db.session.connection()  # the request's own connection, before queueing for the lock
+        with self._local, self._lock_engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PUBLISH_LOCK_KEY})
             try:
                 sync_queue(socketio.server)  # events of other processes first (see queue.py)
