@@ -57,11 +57,51 @@ INSTRUMENT = """() => {
   requestAnimationFrame(tick);
 }"""
 
+# The page alone: synthetic events handed straight to the page's receive path at a
+# fixed rate (same mix as the server burst), so the server's speed is out of it.
+INJECT = """async ({ rate, seconds }) => {
+  const P = window.propsec;
+  const ids = [...P.store.properties.keys()];
+  let eventId = 1e9;
+  const frames = [];
+  let last = performance.now();
+  let stop = false;
+  const tick = (t) => { frames.push(t - last); last = t; if (!stop) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const t0 = performance.now();
+  let n = 0;
+  let cost = 0;
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+      while (n < due) {
+        const pid = ids[(n * 7919) % ids.length];
+        let name;
+        let p;
+        if (n % 3 === 0) { name = "events.alerts"; p = { propertyId: pid, user: "bench-staff", alertId: 1e6 + n, reason: "bench" }; }
+        else if (n % 3 === 1) { name = "events.property-status-change"; p = { propertyId: pid, status: n % 2 ? "ACTIVE" : "INACTIVE" }; }
+        else { name = "events.property-size-changed"; p = { propertyId: pid, width: 18 + (n % 8), height: 16 + (n % 8), size: 0 }; }
+        p.eventId = ++eventId;
+        p.timestamp = new Date().toISOString();
+        const c0 = performance.now();
+        P.conn.receive(name, p);
+        cost += performance.now() - c0;
+        n += 1;
+      }
+      if (performance.now() - t0 > seconds * 1000) { clearInterval(timer); resolve(); }
+    }, 5);
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  stop = true;
+  return { n, elapsed: (performance.now() - t0) / 1000, cost, frames: frames.slice(1) };
+}"""
+
 DRAWN = """() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve({
   drawnAt: performance.now(),
   rects: document.querySelectorAll('#map [data-property-id]').length,
   snapshotMs: Number(document.getElementById('map').dataset.loadedMs),
   domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd,
+  marks: Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name.replace('propsec:', ''), m.startTime])),
 }))))"""
 
 
@@ -97,7 +137,7 @@ def client(url: str, token: str) -> socketio.Client:
 
 
 def generate(url: str, tokens: dict, property_ids: list[int], rate: float, seconds: float,
-             threads: int = 4) -> dict:
+             threads: int = 8) -> dict:
     """Cause events at `rate` per second in total: alerts, status flips, small moves."""
     stats = {"sent": 0, "errors": 0, "ack_ms": []}
     lock = threading.Lock()
@@ -159,7 +199,8 @@ def main(argv=None) -> None:
     from playwright.sync_api import sync_playwright
 
     results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                 "python": platform.python_version()},
+                                 "python": platform.python_version(),
+                                 "load_average_at_start": os.getloadavg()},
                      "properties_loaded": args.properties}
     with tempfile.TemporaryDirectory(prefix="propsec-dash-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -187,13 +228,24 @@ def main(argv=None) -> None:
                     page.wait_for_selector("#map[data-property-count]", state="attached", timeout=120000)
                     loads.append(page.evaluate(DRAWN))
                 drawn = [round(x["drawnAt"]) for x in loads]
+                phases = {
+                    "page_ready_ms": [round(x["domContentLoaded"] or 0) for x in loads],
+                    "get_map_sent_ms": [round(x["marks"]["get-map-sent"]) for x in loads],
+                    "get_map_round_trip_ms": [round(x["marks"]["get-map-answered"] - x["marks"]["get-map-sent"]) for x in loads],
+                    "alerts_and_drones_ms": [round(x["marks"]["snapshot-complete"] - x["marks"]["get-map-answered"]) for x in loads],
+                    "build_index_ms": [round(x["marks"]["snapshot-applied"] - x["marks"]["snapshot-complete"]) for x in loads],
+                    "until_painted_ms": [round(x["drawnAt"] - x["marks"]["snapshot-applied"]) for x in loads],
+                }
                 results["load"] = {"navigation_to_drawn_ms": drawn, "median_ms": statistics.median(drawn),
+                                   "phases": phases,
                                    "snapshot_ms": [x["snapshotMs"] for x in loads],
                                    "dom_content_loaded_ms": [round(x["domContentLoaded"] or 0) for x in loads],
                                    "properties_drawn": loads[-1]["rects"]}
                 print(f"load: {loads[-1]['rects']:,} properties drawn; navigation -> drawn map "
                       f"{drawn} ms (median {statistics.median(drawn):.0f} ms); get-map + drawing "
                       f"{[x['snapshotMs'] for x in loads]} ms", flush=True)
+                for name, values in phases.items():
+                    print(f"  {name:<24} {values}", flush=True)
 
                 # zooming the full map: frame intervals during two animated zooms
                 page.evaluate(INSTRUMENT)
@@ -208,7 +260,25 @@ def main(argv=None) -> None:
                       f"p95 {results['zoom']['p95_frame_ms']:.1f} ms, max {results['zoom']['max_frame_ms']:.1f} ms",
                       flush=True)
 
-                # live events at the target rate
+                # the page alone, events injected at the target rate
+                page.reload()
+                page.wait_for_selector("#map[data-property-count]", state="attached", timeout=120000)
+                time.sleep(1)
+                inj = page.evaluate(INJECT, {"rate": args.rate, "seconds": args.seconds})
+                f = inj["frames"]
+                results["injected"] = {"events": inj["n"], "rate": inj["n"] / inj["elapsed"],
+                                       "handle_ms_mean": inj["cost"] / max(1, inj["n"]),
+                                       "main_thread_share_handling": inj["cost"] / 1000 / inj["elapsed"],
+                                       "frames": len(f), "fps": len(f) / inj["elapsed"],
+                                       "frame_ms_median": statistics.median(f), "frame_ms_p95": pct(f, 95),
+                                       "frame_ms_max": max(f)}
+                r = results["injected"]
+                print(f"page alone, {r['rate']:.0f} events/s injected for {args.seconds:.0f}s: handling "
+                      f"{r['handle_ms_mean']:.2f} ms/event ({100 * r['main_thread_share_handling']:.0f} % of the main "
+                      f"thread); {r['fps']:.1f} frames/s, frame median {r['frame_ms_median']:.0f} ms, "
+                      f"p95 {r['frame_ms_p95']:.0f} ms, max {r['frame_ms_max']:.0f} ms", flush=True)
+
+                # live events at the target rate, caused through the server
                 page.reload()
                 page.wait_for_selector("#map[data-property-count]", state="attached", timeout=120000)
                 time.sleep(1)
@@ -267,6 +337,10 @@ def main(argv=None) -> None:
           f"long tasks {e['longtasks']} ({e['longtask_ms_total']:.0f} ms in all)")
     if errors:
         print(f"  page errors: {errors[:3]}")
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cpus, load average {results['machine']['load_average_at_start'][0]:.1f} "
+          f"at start, {results['machine']['load_average_at_end'][0]:.1f} at end (other work on the machine "
+          f"inflates every figure)")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"dashboard-{time.strftime('%Y%m%d-%H%M%S')}.json"

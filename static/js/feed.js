@@ -3,6 +3,7 @@
 import { h, fmtTime, fmtDateTime, isToday, STATUS_LABELS } from "./ui.js";
 
 const FEED_LIMIT = 300;
+const FLUSH_MS = 40;
 const TOAST_LIMIT = 4;
 const TOAST_MS = 9000;
 
@@ -80,6 +81,7 @@ export class Feed {
     this.ctx = ctx;
     this.onFocus = onFocus;
     this.count = 0;
+    this.pending = [];
     alertsOnly?.addEventListener("change", () => list.classList.toggle("alerts-only", alertsOnly.checked));
     list.addEventListener("click", (ev) => {
       const item = ev.target.closest("li[data-property-id]");
@@ -120,10 +122,7 @@ export class Feed {
     );
     if (pid !== null) item.dataset.propertyId = pid;
     if (ALERT_EVENTS.has(name) || (name === "events.auth-entries" && !e.authorized)) item.dataset.alert = "1";
-    this._insert(item, id);
-    this.count += 1;
-    this._trim();
-    this._updateSummary(e);
+    this._queue(item, id, e);
 
     // names of people may arrive later: re-word the line once known
     const ids = [e.user, e.clientId, e.owner].filter((v) => v !== undefined && v !== null);
@@ -137,6 +136,32 @@ export class Feed {
       });
     }
     return item;
+  }
+
+  /** Lines are put into the list in batches (every FLUSH_MS): one layout per batch, not per event. */
+  _queue(item, id, e) {
+    this.pending.push([id, item]);
+    this.count += 1;
+    this._latest = e;
+    if (!this._flushTimer) this._flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  flush() {
+    clearTimeout(this._flushTimer);
+    this._flushTimer = null;
+    const batch = this.pending;
+    this.pending = [];
+    if (!batch.length) return;
+    batch.sort((a, b) => b[0] - a[0]); // newest first
+    const top = Number(this.list.firstElementChild?.dataset.eventId ?? -Infinity);
+    const frag = document.createDocumentFragment();
+    for (const [id, item] of batch) {
+      if (!Number.isFinite(id) || id > top) frag.append(item);
+      else this._insert(item, id); // older than what is shown (history): find its place
+    }
+    this.list.prepend(frag);
+    this._trim();
+    this._updateSummary(this._latest);
   }
 
   _insert(item, id) {

@@ -196,7 +196,9 @@ async function loadSnapshot() {
   loading.hidden = false;
   loading.textContent = "Loading the site map…";
   const started = performance.now();
+  performance.mark("propsec:get-map-sent");
   const d = await conn.query("get-map", {});
+  performance.mark("propsec:get-map-answered");
   const properties = d.properties || [];
   loading.textContent = `Drawing ${properties.length.toLocaleString()} properties…`;
   const serverCounts = properties.some((p) => p.openAlerts !== undefined || p.unacknowledgedAlerts !== undefined);
@@ -212,7 +214,9 @@ async function loadSnapshot() {
   } catch (err) {
     console.warn("could not load dispatched drones", err);
   }
+  performance.mark("propsec:snapshot-complete");
   store.loadSnapshot({ properties, alerts, drones: droneMap });
+  performance.mark("propsec:snapshot-applied");
   const mapEl = document.getElementById("map");
   mapEl.dataset.propertyCount = store.properties.size;
   mapEl.dataset.loadedMs = Math.round(performance.now() - started);

@@ -22,6 +22,10 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 // The index is split over several <svg> roots: a change then repaints one of
 // them (a few hundred rects), not all 10,000.
 const INDEX_SHARDS = 32;
+const MARGIN_PX = 12; // outlines and alert marks reach this far beyond a shape
+const MAX_DIRTY = 200; // more changed areas than this in one frame: repaint all
+const GRID_M = 200; // cell size of the spatial grid used for partial repaints
+const STATUS_ORDER = ["INACTIVE", "REJECTED", "PENDING", "REMOVAL_REQUESTED", "ACTIVE"];
 
 // A contract point (x right, y down, metres) -> Leaflet LatLng on CRS.Simple.
 export function toLatLng(x, y) {
@@ -96,27 +100,43 @@ const SiteCanvas = L.Renderer.extend({
   },
 
   /**
-   * Ask for a redraw: many changes, one paint. Streamed changes wait until
-   * REDRAW_MS after the last paint; `soon` (the user's own action) does not.
+   * Ask for a repaint: many changes, one paint. `box` (site metres) repaints just
+   * that area; without it, everything. Streamed changes wait until REDRAW_MS
+   * after the last paint; `soon` (the user's own action) does not.
    */
-  redraw(soon = false) {
+  redraw(soon = false, box = null) {
     if (!this._map) return;
     if (soon) this._soon = true;
+    if (!box) this._dirty = "all";
+    else if (this._dirty !== "all") {
+      if (!this._dirty) this._dirty = [];
+      this._dirty.push(box);
+      if (this._dirty.length > MAX_DIRTY) this._dirty = "all";
+    }
     if (this._frame !== null || this._timer) return;
     const wait = this._soon ? 0 : Math.max(0, (this._drawnAt || 0) + REDRAW_MS - performance.now());
     const paint = () => {
       this._timer = null;
       this._frame = L.Util.requestAnimFrame(() => {
         this._frame = null;
-        this._draw();
+        this._flush();
       });
     };
     if (wait > 0) this._timer = setTimeout(paint, wait);
     else paint();
   },
 
-  _draw() {
+  _flush() {
+    const dirty = this._dirty;
+    this._dirty = null;
+    if (dirty === "all") this._draw(null);
+    else if (dirty) this._draw(dirty);
+  },
+
+  /** Paint everything (regions null) or only the given areas (site metres). */
+  _draw(regions = null) {
     if (!this._bounds || !this._ctx) return;
+    if (!regions) this._dirty = null;
     this._drawnAt = performance.now();
     this._soon = false;
     const ctx = this._ctx;
@@ -128,17 +148,45 @@ const SiteCanvas = L.Renderer.extend({
     // site metres -> canvas pixels: px = x * s + ox
     const ox = -this._pixelOrigin.x - b.min.x;
     const oy = -this._pixelOrigin.y - b.min.y;
-    const minX = -ox / s;
-    const minY = -oy / s;
-    const maxX = (size.x - ox) / s;
-    const maxY = (size.y - oy) / s;
     ctx.setTransform(this._ratio, 0, 0, this._ratio, 0, 0);
-    ctx.clearRect(0, 0, size.x, size.y);
+    let minX = -ox / s;
+    let minY = -oy / s;
+    let maxX = (size.x - ox) / s;
+    let maxY = (size.y - oy) / s;
+    let candidates;
+    if (regions) {
+      // clip to the regions plus room for outlines and marks; draw whatever can reach into them
+      const reach = (2 * MARGIN_PX) / s;
+      const found = new Map();
+      ctx.save();
+      ctx.beginPath();
+      let any = false;
+      for (const r of regions) {
+        const px0 = Math.floor(r.x0 * s + ox - MARGIN_PX);
+        const py0 = Math.floor(r.y0 * s + oy - MARGIN_PX);
+        const px1 = Math.ceil(r.x1 * s + ox + MARGIN_PX);
+        const py1 = Math.ceil(r.y1 * s + oy + MARGIN_PX);
+        if (px1 < 0 || py1 < 0 || px0 > size.x || py0 > size.y) continue;
+        any = true;
+        ctx.rect(px0, py0, px1 - px0, py1 - py0);
+        ctx.clearRect(px0, py0, px1 - px0, py1 - py0);
+        for (const p of view.query(r.x0 - reach, r.y0 - reach, r.x1 + reach, r.y1 + reach)) found.set(p.id, p);
+      }
+      if (!any) {
+        ctx.restore();
+        return;
+      }
+      ctx.clip();
+      candidates = [...found.values()].sort((a, b) => a.id - b.id);
+    } else {
+      ctx.clearRect(0, 0, size.x, size.y);
+      candidates = view.store.properties.values();
+    }
 
-    const buckets = new Map();
+    const buckets = new Map(STATUS_ORDER.map((st) => [st, []]));
     const alerting = [];
     let selected = null;
-    for (const p of view.store.properties.values()) {
+    for (const p of candidates) {
       if (p.x > maxX || p.y > maxY || p.x + p.width < minX || p.y + p.height < minY) continue;
       let list = buckets.get(p.status);
       if (!list) buckets.set(p.status, (list = []));
@@ -153,6 +201,7 @@ const SiteCanvas = L.Renderer.extend({
       return [p.x * s + ox, p.y * s + oy, w, h];
     };
     for (const [status, list] of buckets) {
+      if (!list.length) continue;
       const [fill, line] = palette[status] || palette.INACTIVE;
       ctx.globalAlpha = status === "REJECTED" ? 0.6 : 0.85;
       ctx.fillStyle = fill;
@@ -214,6 +263,7 @@ const SiteCanvas = L.Renderer.extend({
         }
       }
     }
+    if (regions) ctx.restore();
   },
 });
 
@@ -223,7 +273,9 @@ export class MapView {
     this.onSelect = onSelect;
     this.role = role;
     this.palette = readPalette();
-    this.hits = new Map(); // id -> index <span>
+    this.hits = new Map(); // id -> index <rect>
+    this.grid = new Map(); // "cx,cy" -> Set(property id)
+    this.placed = new Map(); // id -> {x0, y0, x1, y1} as last drawn
     this.freshMarkers = new Map(); // propertyId -> L.Marker (pulsing, for new alerts)
     this.droneMarkers = new Map(); // propertyId -> L.Marker
     this.selectedId = null;
@@ -295,8 +347,13 @@ export class MapView {
     this.freshMarkers.clear();
     this.droneMarkers.clear();
     this.hits.clear();
+    this.grid.clear();
+    this.placed.clear();
     const frags = this.shards.map(() => document.createDocumentFragment());
-    for (const p of this.store.properties.values()) frags[p.id % INDEX_SHARDS].append(this._makeHit(p));
+    for (const p of this.store.properties.values()) {
+      frags[p.id % INDEX_SHARDS].append(this._makeHit(p));
+      this._place(p);
+    }
     this.shards.forEach(({ g }, i) => {
       g.textContent = "";
       g.append(frags[i]);
@@ -327,12 +384,70 @@ export class MapView {
     if (rect.classList.contains("alerting") !== alerting) rect.classList.toggle("alerting", alerting);
   }
 
+  // ---- spatial grid: which properties may touch an area (for partial repaints)
+
+  _cells(x0, y0, x1, y1, visit) {
+    const cx0 = Math.floor(x0 / GRID_M);
+    const cy0 = Math.floor(y0 / GRID_M);
+    const cx1 = Math.floor(x1 / GRID_M);
+    const cy1 = Math.floor(y1 / GRID_M);
+    if ((cx1 - cx0 + 1) * (cy1 - cy0 + 1) > 4096) return false;
+    for (let cx = cx0; cx <= cx1; cx += 1) for (let cy = cy0; cy <= cy1; cy += 1) visit(`${cx},${cy}`);
+    return true;
+  }
+
+  /** Record where a property is drawn; returns the area it covered before (or null). */
+  _place(p) {
+    const before = this.placed.get(p.id) || null;
+    if (before) this._unplace(p.id);
+    const box = { x0: p.x, y0: p.y, x1: p.x + p.width, y1: p.y + p.height };
+    this.placed.set(p.id, box);
+    this._cells(box.x0, box.y0, box.x1, box.y1, (key) => {
+      let cell = this.grid.get(key);
+      if (!cell) this.grid.set(key, (cell = new Set()));
+      cell.add(p.id);
+    });
+    return before;
+  }
+
+  _unplace(id) {
+    const box = this.placed.get(id);
+    if (!box) return null;
+    this.placed.delete(id);
+    this._cells(box.x0, box.y0, box.x1, box.y1, (key) => this.grid.get(key)?.delete(id));
+    return box;
+  }
+
+  /** Properties that may intersect the area (site metres). */
+  query(x0, y0, x1, y1) {
+    const ids = new Set();
+    const ok = this._cells(x0, y0, x1, y1, (key) => {
+      const cell = this.grid.get(key);
+      if (cell) for (const id of cell) ids.add(id);
+    });
+    if (!ok) return this.store.properties.values();
+    const out = [];
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const p = this.store.get(id);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  _repaint(box, soon = false) {
+    if (box) this.layer.redraw(soon, box);
+  }
+
   _draw(p) {
     const rect = this.hits.get(p.id);
     if (rect) this._applyHit(rect, p);
     else this.shards[p.id % INDEX_SHARDS].g.append(this._makeHit(p));
     if (this.droneMarkers.has(p.id)) this._refreshDrones(p.id);
-    this.layer.redraw();
+    const before = this._place(p);
+    if (before && (before.x0 !== p.x || before.y0 !== p.y || before.x1 !== p.x + p.width || before.y1 !== p.y + p.height)) {
+      this._repaint(before);
+    }
+    this._repaint(this.placed.get(p.id));
   }
 
   _erase(id) {
@@ -342,7 +457,7 @@ export class MapView {
     this._refreshAlert(id);
     this._refreshDrones(id);
     if (this.selectedId === id) this.selectedId = null;
-    this.layer.redraw();
+    this._repaint(this._unplace(id));
   }
 
   _refreshAlert(pid) {
@@ -356,7 +471,7 @@ export class MapView {
       fresh.remove();
       this.freshMarkers.delete(pid);
     }
-    this.layer.redraw();
+    this._repaint(this.placed.get(pid));
   }
 
   /** A new alert "lights up": a pulsing ring for a few seconds (the mark itself is painted). */
@@ -414,9 +529,10 @@ export class MapView {
   select(id) {
     id = id === null ? null : Number(id);
     this.hits.get(this.selectedId)?.classList.remove("selected");
+    this._repaint(this.placed.get(this.selectedId), true);
     this.selectedId = id;
     this.hits.get(id)?.classList.add("selected");
-    this.layer.redraw(true);
+    this._repaint(this.placed.get(id), true);
   }
 
   /** Pan/zoom so the property is in view (keeping room for the side panel). */
@@ -633,13 +749,20 @@ export class MapView {
   }
 
   setDraft(rect) {
+    this.clearDraft();
     this.draft = { ...rect, width: Math.max(1, rect.width), height: Math.max(1, rect.height) };
-    this.layer.redraw(true);
+    this._repaint(this._draftBox(), true);
   }
 
   clearDraft() {
+    const box = this._draftBox();
     this.draft = null;
-    this.layer.redraw(true);
+    this._repaint(box, true);
+  }
+
+  _draftBox() {
+    const d = this.draft;
+    return d ? { x0: d.x, y0: d.y, x1: d.x + d.width, y1: d.y + d.height } : null;
   }
 }
 

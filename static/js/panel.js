@@ -86,9 +86,11 @@ export class PropertyPanel {
     const add = (key, heading, extraClass = "") => {
       const msg = msgLine();
       const content = h("div", { class: "section-content" });
-      const root = h("section", { class: `panel-section section-${key} ${extraClass}`, dataset: { section: key } }, heading ? h("h3", {}, heading) : null, content, msg);
+      // forms live beside the re-rendered content, so typing survives live refreshes
+      const form = h("div", { class: "section-form" });
+      const root = h("section", { class: `panel-section section-${key} ${extraClass}`, dataset: { section: key } }, heading ? h("h3", {}, heading) : null, content, form, msg);
       body.append(root);
-      this.sections[key] = { root, content, msg };
+      this.sections[key] = { root, content, form, msg };
       return this.sections[key];
     };
     add("details", null);
@@ -117,6 +119,10 @@ export class PropertyPanel {
       this._debounced[key] = debounce(fn, 250);
     }
     if (known) this._renderDetails(known, null);
+    this._allowed = {};
+    this._buildAlertForm();
+    this._buildEquipmentForm();
+    this._buildAllowedForm(seq);
     for (const fn of Object.values(this._refreshers)) fn();
     this.el.scrollTop = 0;
   }
@@ -167,7 +173,6 @@ export class PropertyPanel {
       if (p.status !== "REMOVED") this.store.upsert(p);
       this._renderDetails(p, p);
       showMessage(s.msg, null);
-      this._renderEquipmentList(p.equipment || [], seq);
     } catch (err) {
       if (!this._alive(seq)) return;
       showMessage(s.msg, `Could not load this property: ${describeError(err)}`);
@@ -368,8 +373,11 @@ export class PropertyPanel {
       list.append(line);
     }
     if (alerts.length) content.append(list);
+  }
 
-    // raising an alert by hand (owners and staff may)
+  /** Raising an alert by hand (owners and staff may). */
+  _buildAlertForm() {
+    const s = this.sections.alerts;
     const reason = h("input", { type: "text", name: "reason", maxlength: "200", placeholder: "Reason (optional)", "aria-label": "Alert reason" });
     const raise = h("button", { type: "button", class: "btn btn-small btn-danger-outline" }, "Raise alert");
     raise.addEventListener("click", () => runAction(raise, s.msg,
@@ -378,7 +386,7 @@ export class PropertyPanel {
         this._schedule("alerts");
         return r;
       }), "Alert raised."));
-    content.append(h("div", { class: "row add-row" }, reason, raise));
+    s.form.append(h("div", { class: "row add-row" }, reason, raise));
   }
 
   // ---- drones ---------------------------------------------------------------------
@@ -458,6 +466,10 @@ export class PropertyPanel {
         h("div", { class: "row" }, remove), msg));
     }
     content.append(items.length ? list : h("p", { class: "muted" }, "No equipment installed."));
+  }
+
+  _buildEquipmentForm() {
+    const s = this.sections.equipment;
     const typeSel = h("select", { name: "equipmentType", "aria-label": "Equipment type" }, this.ref.equipmentTypes.map((t) => h("option", { value: t.id }, t.name)));
     const desc = h("input", { type: "text", name: "description", maxlength: "2000", placeholder: "Description (optional)", "aria-label": "Equipment description" });
     const addBtn = h("button", { type: "button", class: "btn btn-small btn-primary" }, "Add");
@@ -468,7 +480,7 @@ export class PropertyPanel {
         this._schedule("drones");
         return r;
       }), "Equipment added."));
-    content.append(h("div", { class: "row add-row" }, typeSel, desc, addBtn));
+    s.form.append(h("div", { class: "row add-row" }, typeSel, desc, addBtn));
   }
 
   // ---- allowed users -----------------------------------------------------------
@@ -496,8 +508,12 @@ export class PropertyPanel {
       list.append(h("li", { dataset: { userId: uid } }, h("div", { class: "item-main" }, h("strong", {}, name || uid), h("span", { class: "muted" }, ` · ${uid}`)), h("div", { class: "row" }, remove), msg));
     }
     content.append(entries.length ? list : h("p", { class: "muted" }, "Only the owner may enter."));
+    this._allowed = allowed;
+  }
 
-    // add: search people by name or id
+  /** Allowing someone: search people by name or id (get-users). */
+  _buildAllowedForm(seq) {
+    const s = this.sections.allowed;
     const search = h("input", { type: "search", placeholder: "Find a person to allow…", "aria-label": "Search users to allow", autocomplete: "off" });
     const results = h("ul", { class: "user-results" });
     const find = debounce(async () => {
@@ -507,7 +523,7 @@ export class PropertyPanel {
       try {
         const d = await this.conn.query("get-users", { search: q, limit: 8 });
         if (!this._alive(seq) || search.value.trim() !== q) return;
-        const users = (d.users || []).filter((u) => !(u.id in allowed));
+        const users = (d.users || []).filter((u) => !(u.id in this._allowed));
         if (!users.length) results.append(h("li", { class: "muted" }, "Nobody found."));
         for (const u of users) {
           this.names.remember(u.id, u.fullName);
@@ -523,7 +539,7 @@ export class PropertyPanel {
       }
     }, 250);
     search.addEventListener("input", find);
-    content.append(h("div", { class: "user-search" }, search, results));
+    s.form.append(h("div", { class: "user-search" }, search, results));
   }
 
   // ---- charts and entries -----------------------------------------------------
