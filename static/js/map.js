@@ -644,8 +644,10 @@ export class MapView {
     const Legend = L.Control.extend({
       options: { position: "bottomleft" },
       onAdd() {
-        const box = L.DomUtil.create("div", "map-legend");
-        box.setAttribute("aria-label", "Map legend");
+        // a <details>, so it can be folded away where it would hide the map
+        const box = L.DomUtil.create("details", "map-legend");
+        const roomy = window.innerWidth >= 1200 && window.innerHeight >= 760;
+        box.open = roomy;
         const rows = [
           ["ACTIVE", "Active"],
           ["PENDING", "Pending approval"],
@@ -653,7 +655,7 @@ export class MapView {
           ["REJECTED", "Rejected"],
           ["REMOVAL_REQUESTED", "Removal requested"],
         ];
-        let html = "<strong>Legend</strong><ul>";
+        let html = "<summary>Legend</summary><ul>";
         for (const [status, label] of rows) {
           html += `<li><span class="swatch" data-status="${status}"></span>${label}</li>`;
         }
