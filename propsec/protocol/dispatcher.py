@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..extensions import db
@@ -18,6 +19,11 @@ from .registry import Declaration, lookup
 from .schemas import Payload
 
 log = logging.getLogger("propsec.dispatch")
+
+# Built once: Session.get() builds, annotates and cache-keys a fresh SELECT on every call,
+# which was most of what a get-property cost (docs/performance.md, fix 1).
+_TARGET = select(Property).where(Property.id == bindparam("property_id"))
+_TARGET_FOR_UPDATE = _TARGET.with_for_update()
 
 
 @dataclass
@@ -53,7 +59,8 @@ def load_target(decl: Declaration, user: Principal, data: Payload) -> Property |
     property_id = decl.target_id(data)
     if property_id is None:
         return None
-    prop = db.session.get(Property, property_id, with_for_update=decl.lock or None)
+    statement = _TARGET_FOR_UPDATE if decl.lock else _TARGET
+    prop = db.session.execute(statement, {"property_id": property_id}).scalar_one_or_none()
     if prop is None:
         raise NotFound(f"property {property_id} not found")
     check_owner(decl.allow, user, prop.owner_id)
