@@ -21,8 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .servers import (BENCH_RATE_LIMIT, GENERATOR_CPU, ROOT, SERVER_CPU, echo_server, pinned,
-                      proc_rss_mb, propsec_server)
+from .servers import (BENCH_RATE_LIMIT, GENERATOR_CPU, PRIORITY, ROOT, SERVER_CPU, echo_server,
+                      pinned, proc_rss_mb, propsec_server)
 
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -220,61 +220,78 @@ def growth_queries(meta: dict, small_site: dict, count: int, whole_map_count: in
     ]
 
 
+PARTS = ("rtt", "fanout", "growth")
+
+
 def measure(profile: Profile, database_url: str | None, async_mode: str, reuse: bool,
-            workdir: Path) -> dict:
+            workdir: Path, parts: tuple[str, ...] = PARTS) -> dict:
     results: dict = {"profile": asdict(profile), "async_mode": async_mode}
     small_url, small = fresh_database(database_url, "small", profile.small, workdir, reuse)
-    large_url, large = fresh_database(database_url, "large", profile.large, workdir, reuse)
-    results["data"] = {"small": small["sizes"], "large": large["sizes"],
-                       "load_seconds": {"small": small.get("load_seconds"),
-                                        "large": large.get("load_seconds")}}
+    results["data"] = {"small": small["sizes"], "load_seconds": {"small": small.get("load_seconds")}}
+    if "growth" in parts:
+        large_url, large = fresh_database(database_url, "large", profile.large, workdir, reuse)
+        results["data"].update(large=large["sizes"])
+        results["data"]["load_seconds"]["large"] = large.get("load_seconds")
     staff = small["tokens"]["staff"]
     property_payloads = [{"propertyId": i} for i in small["property_ids"]]
 
-    with echo_server(async_mode, workdir) as echo, \
-            propsec_server(small_url, async_mode, workdir) as server:
-        log(f"servers up: echo pid {echo.pid}, propsec pid {server.pid} (core {SERVER_CPU}); "
-            f"load generator on core {GENERATOR_CPU}")
-        runs = results["rtt"] = {}
-        for connections in (1, 16):
-            log(f"round trips, {connections} connection(s): echo")
-            runs[f"echo-{connections}"] = rtt(echo.url, None, "echo", property_payloads,
-                                              connections, profile, echo.pid)
-            log(f"round trips, {connections} connection(s): get-property")
-            runs[f"propsec-{connections}"] = rtt(server.url, staff, "queries.get-property",
-                                                 property_payloads, connections, profile,
-                                                 server.pid)
-        log("round trips, 16 connections from 2 generator processes: echo")
-        runs["echo-16-2proc"] = rtt(echo.url, None, "echo", property_payloads, 16, profile,
-                                    echo.pid, processes=2)
+    if "rtt" in parts or "fanout" in parts:
+        with echo_server(async_mode, workdir) as echo, \
+                propsec_server(small_url, async_mode, workdir) as server:
+            log(f"servers up: echo pid {echo.pid}, propsec pid {server.pid} (core {SERVER_CPU}); "
+                f"load generator on core {GENERATOR_CPU}")
+            if "rtt" in parts:
+                results["rtt"] = round_trips(profile, echo, server, staff, property_payloads)
+            if "fanout" in parts:
+                results.update(fan_out(profile, echo, server, staff, small["property_ids"][0]))
 
-        n = profile.fanout_connections
-        payload = {"propertyId": small["property_ids"][0], "user": "bench-staff",
-                   "reason": "bench fan-out 0", "eventId": 123456,
-                   "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"}
-        log(f"fan-out to {n} connections: bare room emit")
-        echo_rss = proc_rss_mb(echo.pid)
-        results["fanout_echo"] = generate({"kind": "fanout", "mode": "echo", "url": echo.url,
-                                           "connections": n, "reps": profile.fanout_reps,
-                                           "payload": payload, "server_pid": echo.pid,
-                                           "settle": profile.settle})
-        results["fanout_echo"]["rss_start_mb"] = echo_rss
-        log(f"{n} idle connections, then fan-out to them: propsec add-alert")
-        rss_start = proc_rss_mb(server.pid)
-        results["fanout_propsec"] = generate({
-            "kind": "fanout", "mode": "propsec", "url": server.url, "token": staff,
-            "connections": n, "reps": profile.fanout_reps, "server_pid": server.pid,
-            "settle": profile.settle, "property_id": small["property_ids"][0], "user_id": "bench-staff"})
-        results["fanout_propsec"]["rss_start_mb"] = rss_start
-
-    for label, url, meta in (("small", small_url, small), ("large", large_url, large)):
-        with propsec_server(url, async_mode, workdir) as server:
-            log(f"query latency on the {label} data set")
-            results[f"latency_{label}"] = generate({
-                "kind": "latency", "url": server.url, "token": meta["tokens"]["staff"],
-                "queries": growth_queries(meta, small["site"], profile.latency_count,
-                                          profile.whole_map_count)})
+    if "growth" in parts:
+        for label, url, meta in (("small", small_url, small), ("large", large_url, large)):
+            with propsec_server(url, async_mode, workdir) as server:
+                log(f"query latency on the {label} data set")
+                results[f"latency_{label}"] = generate({
+                    "kind": "latency", "url": server.url, "token": meta["tokens"]["staff"],
+                    "queries": growth_queries(meta, small["site"], profile.latency_count,
+                                              profile.whole_map_count)})
     return results
+
+
+def round_trips(profile: Profile, echo, server, token: str, payloads: list) -> dict:
+    """Measurement 1, interleaved with the floor so both see the same machine."""
+    runs = {}
+    for connections in (1, 16):
+        log(f"round trips, {connections} connection(s): echo")
+        runs[f"echo-{connections}"] = rtt(echo.url, None, "echo", payloads, connections, profile,
+                                          echo.pid)
+        log(f"round trips, {connections} connection(s): get-property")
+        runs[f"propsec-{connections}"] = rtt(server.url, token, "queries.get-property", payloads,
+                                             connections, profile, server.pid)
+    log("round trips, 16 connections from 2 generator processes: echo")
+    runs["echo-16-2proc"] = rtt(echo.url, None, "echo", payloads, 16, profile, echo.pid,
+                                processes=2)
+    return runs
+
+
+def fan_out(profile: Profile, echo, server, token: str, property_id: int) -> dict:
+    """Measurements 2 and 4: one connection set per server, RSS while idle, then fan-out."""
+    n = profile.fanout_connections
+    payload = {"propertyId": property_id, "user": "bench-staff", "reason": "bench fan-out 0",
+               "eventId": 123456,
+               "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    log(f"fan-out to {n} connections: bare room emit")
+    echo_rss = proc_rss_mb(echo.pid)
+    fanout_echo = generate({"kind": "fanout", "mode": "echo", "url": echo.url, "connections": n,
+                            "reps": profile.fanout_reps, "payload": payload,
+                            "server_pid": echo.pid, "settle": profile.settle})
+    fanout_echo["rss_start_mb"] = echo_rss
+    log(f"{n} idle connections, then fan-out to them: propsec add-alert")
+    rss_start = proc_rss_mb(server.pid)
+    fanout_propsec = generate({"kind": "fanout", "mode": "propsec", "url": server.url,
+                               "token": token, "connections": n, "reps": profile.fanout_reps,
+                               "server_pid": server.pid, "settle": profile.settle,
+                               "property_id": property_id, "user_id": "bench-staff"})
+    fanout_propsec["rss_start_mb"] = rss_start
+    return {"fanout_echo": fanout_echo, "fanout_propsec": fanout_propsec}
 
 
 # --------------------------------------------------------------------------- report
@@ -288,8 +305,8 @@ def _ok(value: float, limit: float, lower_is_better: bool = True) -> str:
 def rows(results: dict) -> list[list[str]]:
     """The figures table: what, propsec, the floor, the ratio, the target, met."""
     table = []
-    runs = results["rtt"]
-    for c in (1, 16):
+    runs = results.get("rtt", {})
+    for c in (1, 16) if runs else ():
         p, e = runs[f"propsec-{c}"], runs[f"echo-{c}"]
         ratio = p["throughput"] / e["throughput"]
         table.append([f"1. get-property, {c} conn: round trips/s", f"{p['throughput']:,.0f}",
@@ -299,44 +316,48 @@ def rows(results: dict) -> list[list[str]]:
         ratio = p["p99_ms"] / e["p99_ms"]
         table.append([f"1. get-property, {c} conn: p99 ms", f"{p['p99_ms']:.2f}",
                       f"{e['p99_ms']:.2f}", f"{ratio:.2f}×", "≤ 1.5×", _ok(ratio, 1.5)])
-    fp, fe = results["fanout_propsec"], results["fanout_echo"]
-    ratio = fp["median_ms"] / fe["median_ms"]
-    table.append([f"2. add-alert to {fp['connections']:,} subscribers: ms until the last has it "
-                  f"(median of {fp['reps']})", f"{fp['median_ms']:.1f}", f"{fe['median_ms']:.1f}",
-                  f"{ratio:.2f}×", "≤ 1.5×", _ok(ratio, 1.5)])
-    small, large = results["latency_small"], results["latency_large"]
-    sizes = results["data"]["large"]
+    fp, fe = results.get("fanout_propsec"), results.get("fanout_echo")
+    if fp:
+        ratio = fp["median_ms"] / fe["median_ms"]
+        table.append([f"2. add-alert to {fp['connections']:,} subscribers: ms until the last "
+                      f"has it (median of {fp['reps']})", f"{fp['median_ms']:.1f}",
+                      f"{fe['median_ms']:.1f}", f"{ratio:.2f}×", "≤ 1.5×", _ok(ratio, 1.5)])
+    small, large = results.get("latency_small"), results.get("latency_large")
     names = {"get-properties": "get-properties, search, p50 ms",
              "get-map": "get-map, a viewport of a tenth of the small site, p50 ms",
              "get-map-site": "get-map, a tenth of the whole site (unpaged), p50 ms",
              "get-scanned-visitors": "get-scanned-visitors, 30 days, p50 ms",
              "get-alerts": "get-alerts, p50 ms"}
-    for key, label in names.items():
+    for key, label in names.items() if large else ():
         s, g = small[key], large[key]
         ratio = g["p50_ms"] / s["p50_ms"]
         target = "≤ 2×" if key != "get-map-site" else "(result 100× larger)"
         table.append([f"3. {label} [rows {g['rows']:,.0f} vs {s['rows']:,.0f}]",
                       f"{g['p50_ms']:.2f}", f"{s['p50_ms']:.2f} (1% data)", f"{ratio:.2f}×",
                       target, _ok(ratio, 2.0) if key != "get-map-site" else ""])
-    table.append([f"4. server RSS, {fp['connections']:,} idle authenticated connections, MB",
-                  f"{fp['rss_idle_mb']:.0f}", f"{fe['rss_idle_mb']:.0f} (echo)", "-", "≤ 300 MB",
-                  _ok(fp["rss_idle_mb"], 300)])
+    if fp:
+        table.append([f"4. server RSS, {fp['connections']:,} idle authenticated connections, MB",
+                      f"{fp['rss_idle_mb']:.0f}", f"{fe['rss_idle_mb']:.0f} (echo)", "-",
+                      "≤ 300 MB", _ok(fp["rss_idle_mb"], 300)])
     return table
 
 
 def generator_rows(results: dict) -> list[list[str]]:
-    runs = results["rtt"]
+    runs = results.get("rtt", {})
     table = []
-    for key, label in (("echo-1", "echo, 1 conn"), ("propsec-1", "get-property, 1 conn"),
+    for key, label in () if not runs else (("echo-1", "echo, 1 conn"), ("propsec-1", "get-property, 1 conn"),
                        ("echo-16", "echo, 16 conns"), ("propsec-16", "get-property, 16 conns"),
                        ("echo-16-2proc", "echo, 16 conns from 2 generator processes")):
         r = runs[key]
+        per_trip = 1e6 * r["server_cpu"] / r["throughput"] if r["throughput"] else float("nan")
         table.append([label, f"{r['throughput']:,.0f}", f"{100 * r['server_cpu']:.0f}%",
-                      f"{100 * r['generator_cpu']:.0f}%", str(r["errors"])])
+                      f"{per_trip:,.0f}", f"{100 * r['generator_cpu']:.0f}%", str(r["errors"])])
     for key, label in (("fanout_echo", "fan-out, bare room emit"),
                        ("fanout_propsec", "fan-out, add-alert")):
+        if key not in results:
+            continue
         r = results[key]
-        table.append([label, "-", "-", f"{100 * r['generator_cpu']:.0f}% (of the wait)",
+        table.append([label, "-", "-", "-", f"{100 * r['generator_cpu']:.0f}% (of the wait)",
                       str(r["join_errors"])])
     return table
 
@@ -350,6 +371,7 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 def render(results: dict, info: dict) -> str:
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
     data = results["data"]
+    large = data.get("large", {"properties": 0, "visits": 0, "alerts": 0})
     profile = results["profile"]
     parts = [
         f"Run `{results['command']}` on {info['date']} at commit `{info['commit']}` "
@@ -363,9 +385,10 @@ def render(results: dict, info: dict) -> str:
         f"- Placement: each server pinned to core {SERVER_CPU}, the load generator (one asyncio "
         f"process of python-socketio AsyncClients) to core {GENERATOR_CPU} (`taskset`); "
         f"rate limit `PROPSEC_RATE_LIMIT={BENCH_RATE_LIMIT}` (the default 200/100 would refuse "
-        f"the benchmark's floods).",
-        f"- Data: large {data['large']['properties']:,} properties, {data['large']['visits']:,} "
-        f"visits, {data['large']['alerts']:,} alerts (loaded in {data['load_seconds']['large']} s); "
+        f"the benchmark's floods)"
+        + (f"; both under `nice -n {PRIORITY['nice']}`." if PRIORITY["nice"] else "."),
+        f"- Data: large {large['properties']:,} properties, {large['visits']:,} "
+        f"visits, {large['alerts']:,} alerts (loaded in {data['load_seconds'].get('large')} s); "
         f"small (1%) {data['small']['properties']:,} / {data['small']['visits']:,} / "
         f"{data['small']['alerts']:,}. Measurements 1, 2 and 4 run on the small data set.",
         f"- Round trips: closed loop, {profile['rtt_seconds']} s measured after "
@@ -379,8 +402,8 @@ def render(results: dict, info: dict) -> str:
         "Is the load generator the bottleneck? CPU used in the measuring window, as a share of "
         "one core:",
         "",
-        markdown_table(["run", "round trips/s", "server CPU", "generator CPU", "errors"],
-                       generator_rows(results)),
+        markdown_table(["run", "round trips/s", "server CPU", "server CPU µs per round trip",
+                        "generator CPU", "errors"], generator_rows(results)),
     ]
     return "\n".join(parts) + "\n"
 
@@ -419,19 +442,21 @@ def write_report(path: Path, section: str) -> None:
 
 
 def run(profile: Profile, database_url: str | None = None, async_mode: str = "eventlet",
-        output: Path | None = None, reuse: bool = False, command: str = "python -m bench.run") -> dict:
+        output: Path | None = None, reuse: bool = False, command: str = "python -m bench.run",
+        parts: tuple[str, ...] = PARTS) -> dict:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = RESULTS / f"run-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
     info = machine(database_url)
     started = time.monotonic()
-    results = measure(profile, database_url, async_mode, reuse, workdir)
+    results = measure(profile, database_url, async_mode, reuse, workdir, parts)
     info["load_after"] = os.getloadavg()[0]
     results.update(command=command, machine=info, seconds=round(time.monotonic() - started))
     section = render(results, info)
     print(section)
     (RESULTS / f"{stamp}-{profile.name}.json").write_text(json.dumps(results, indent=1))
-    target = output or (DOC if profile is FULL else RESULTS / f"{profile.name}.md")
+    partial = tuple(parts) != PARTS
+    target = output or (DOC if profile is FULL and not partial else RESULTS / f"{profile.name}.md")
     write_report(target, section)
     log(f"done in {results['seconds']} s; wrote {target}")
     results["table"] = rows(results)
@@ -447,11 +472,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="where to write the report")
     parser.add_argument("--reuse-data", action="store_true",
                         help="keep loaded data sets in bench/results/data/ and reuse them")
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(PARTS)
+                        + " (a partial run writes to bench/results/, never to docs/)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run servers and generator under `nice -n N` (negative: ahead of "
+                             "other work on a shared machine; needs root)")
     args = parser.parse_args(argv)
+    PRIORITY["nice"] = args.nice
+    parts = tuple(p for p in PARTS if p in args.only.split(",")) if args.only else PARTS
     command = "python -m bench.run" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     run(QUICK if args.quick else FULL, args.database_url, args.async_mode, args.output,
-        args.reuse_data, command)
+        args.reuse_data, command, parts)
 
 
 if __name__ == "__main__":

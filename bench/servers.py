@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Cores: the server under test gets one, the load generator the other.
 SERVER_CPU = "1"
 GENERATOR_CPU = "0"
+# `--nice N` (negative: ahead of everything else on a shared machine); 0 leaves it alone.
+PRIORITY = {"nice": 0}
 # Effectively no per-connection rate limit: the benchmark floods on purpose.
 BENCH_RATE_LIMIT = "1000000/1000000"
 
@@ -30,9 +32,12 @@ def free_port() -> int:
 
 
 def pinned(cpu: str, argv: list[str]) -> list[str]:
-    """`taskset -c cpu argv` where taskset exists and the core does; argv otherwise."""
+    """`taskset -c cpu argv` where taskset exists and the core does (under `nice` when a
+    priority was asked for); argv otherwise."""
     if shutil.which("taskset") and (os.cpu_count() or 1) > int(cpu):
-        return ["taskset", "-c", cpu, *argv]
+        argv = ["taskset", "-c", cpu, *argv]
+    if PRIORITY["nice"]:
+        argv = ["nice", "-n", str(PRIORITY["nice"]), *argv]
     return argv
 
 
