@@ -20,15 +20,19 @@ export class AddProperty {
 
   start() {
     this.onStart?.();
+    const wasHidden = this.el.hidden;
     this.el.hidden = false;
+    if (wasHidden) this.onLayout?.(true);
     this._renderIntro();
     this.mapView.startAdd((rect) => this._renderForm(rect));
   }
 
   cancel() {
     this.mapView.cancelAdd();
+    if (this.el.hidden) return;
     this.el.hidden = true;
     clear(this.el);
+    this.onLayout?.(false);
   }
 
   _head(title) {

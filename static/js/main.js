@@ -63,9 +63,23 @@ const mapView = new MapView(document.getElementById("map"), store, {
   onSelect: (id) => selectProperty(id, { focus: false }),
 });
 
-const panel = new PropertyPanel(document.getElementById("property-panel"), {
+const panelEl = document.getElementById("property-panel");
+const addEl = document.getElementById("add-property");
+const sidePanelOpen = () => !panelEl.hidden || !addEl.hidden;
+
+/** Show or hide a side panel; the map narrows or widens beside it. */
+function withSidePanel(change, { keepView = true } = {}) {
+  const before = sidePanelOpen();
+  change();
+  if (before !== sidePanelOpen()) mapView.resized({ keepView });
+}
+
+const panel = new PropertyPanel(panelEl, {
   conn, store, names, ref, role: user.role, userId: user.id,
-  onClose: () => mapView.select(null),
+  onClose: () => {
+    mapView.select(null);
+    if (!sidePanelOpen()) mapView.resized({ keepView: false });
+  },
   onFocus: (id) => mapView.focus(id),
 });
 
@@ -74,6 +88,7 @@ const addForm = new AddProperty(document.getElementById("add-property"), {
   onAdded: (id) => selectProperty(id, { focus: true }),
 });
 addForm.onStart = () => panel.close();
+addForm.onLayout = (open) => mapView.resized({ keepView: open });
 
 const feedCtx = {
   names,
@@ -110,7 +125,7 @@ setupTabs((name) => {
 function selectProperty(id, { focus = false } = {}) {
   if (mapView.adding) return;
   addForm.cancel();
-  panel.open(id);
+  withSidePanel(() => panel.open(id), { keepView: !focus });
   mapView.select(id);
   if (focus) mapView.focus(id);
 }

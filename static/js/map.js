@@ -539,11 +539,8 @@ export class MapView {
   focus(id, { animate = true } = {}) {
     const p = this.store.get(id);
     if (!p) return false;
-    const panelOpen = !document.getElementById("property-panel")?.hidden;
-    const size = this.map.getSize();
-    const rightPad = panelOpen ? Math.min(440, size.x * 0.5) : 60;
     const bounds = propBounds(p);
-    const options = { paddingTopLeft: [80, 80], paddingBottomRight: [rightPad + 80, 80], maxZoom: FOCUS_MAX_ZOOM };
+    const options = { padding: [80, 80], maxZoom: FOCUS_MAX_ZOOM };
     if (animate) this.map.flyToBounds(bounds, { ...options, duration: 0.6 });
     else this.map.fitBounds(bounds, options);
     this.select(p.id);
@@ -568,6 +565,17 @@ export class MapView {
 
   invalidate() {
     this.map.invalidateSize({ pan: false });
+  }
+
+  /**
+   * The map's box changed (a side panel opened or closed). With keepView, what was
+   * in view stays in view (zooming out a little if the map got narrower), so a
+   * shape that could be clicked a moment ago still can.
+   */
+  resized({ keepView = true } = {}) {
+    const before = this.map.getBounds();
+    this.map.invalidateSize({ pan: false, animate: false });
+    if (keepView) this.map.fitBounds(before, { animate: false, padding: [0, 0] });
   }
 
   // ---- pointer handling ----------------------------------------------------

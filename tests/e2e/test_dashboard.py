@@ -8,10 +8,26 @@ from playwright.sync_api import expect
 from dashboard_support import map_statuses, shot, wait_for
 
 
+def assert_layout(page, panel=False):
+    """Map, (panel,) sidebar side by side, filling the window: nothing overlaps, no gap."""
+    width = page.viewport_size["width"]
+    boxes = {name: page.locator(sel).bounding_box() for name, sel in
+             (("map", "#map"), ("panel", "#property-panel"), ("sidebar", ".sidebar"))}
+    assert boxes["map"]["x"] == 0 and boxes["map"]["width"] > 300
+    assert abs(boxes["sidebar"]["x"] + boxes["sidebar"]["width"] - width) < 2, boxes
+    right_of_map = boxes["panel"] if panel else boxes["sidebar"]
+    assert abs(boxes["map"]["x"] + boxes["map"]["width"] - right_of_map["x"]) < 2, boxes
+    if panel:
+        assert abs(boxes["panel"]["x"] + boxes["panel"]["width"] - boxes["sidebar"]["x"]) < 2, boxes
+    else:
+        assert boxes["panel"] is None  # hidden
+
+
 def test_staff_sees_every_seeded_property_with_its_status(site, open_page):
     page = open_page("staff1")
     drawn = map_statuses(page)
     assert drawn == site.seeded, "the map must draw exactly the visible properties, each with its status"
+    assert_layout(page)
     # the hook elements are the drawn shapes themselves: visible and clickable
     some_pid = next(pid for pid, st in site.seeded.items() if st == "PENDING")
     shape = page.locator(f'#map [data-property-id="{some_pid}"]')
@@ -21,7 +37,12 @@ def test_staff_sees_every_seeded_property_with_its_status(site, open_page):
     assert page.text_content('#property-panel [data-field="location"]').strip().endswith("Test Lane")
     expect(page.locator("#property-panel [data-field=owner]")).to_contain_text("owner1")
     time.sleep(0.6)  # let the panel's charts settle before the picture
+    assert_layout(page, panel=True)
     shot(page, "staff-map-and-panel")
+    # the panel sits beside the map, never over it: every shape stays clickable
+    for pid in sorted(site.seeded, reverse=True)[:3]:
+        page.locator(f'#map [data-property-id="{pid}"]').click(timeout=5000)
+        page.wait_for_selector(f'#property-panel[data-property-id="{pid}"]')
     # the queues of a staff member list what waits for approval / removal
     page.click("#tab-btn-queues")
     page.wait_for_selector(f'#queue-pending [data-property-id="{some_pid}"]')
@@ -88,6 +109,7 @@ def test_owner_adds_property_staff_sees_it_admin_approves_both_recolour(site, op
     admin.click("#tab-btn-queues")
     admin.fill("#queue-pending input[type=search]", "Brand New")
     admin.wait_for_selector(f'#queue-pending [data-property-id="{pid}"] [data-action=approve]')
+    expect(admin.locator("#queue-pending li.queue-item")).to_have_count(1)  # the search narrowed it
     shot(admin, "admin-queue")
     admin.click(f'#queue-pending [data-property-id="{pid}"] [data-action=approve]')
 
