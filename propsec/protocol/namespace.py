@@ -6,7 +6,7 @@ import time
 
 from flask import current_app, request
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError
+from flask_socketio import ConnectionRefusedError, Namespace
 
 from ..extensions import db, socketio
 from ..models import ApiToken, User
@@ -14,7 +14,7 @@ from ..security import token_digest, user_for_token
 from .access import Principal
 from .dispatcher import dispatch
 from . import envelopes
-from .errors import RateLimited, Unauthenticated
+from .errors import RateLimited, Unauthenticated, UnknownQuery
 from .events import NAMESPACE
 
 # How often a long-lived connection re-checks that its user and token still stand.
@@ -70,6 +70,10 @@ def _authenticate(auth) -> tuple[User | None, str | None]:
 
 
 def on_connect(auth=None):
+    if request.sid in CONNECTIONS:
+        # Not a connect but a client's event named "connect": no swapping credentials (or
+        # refilling the rate-limit bucket) on a live connection.
+        return envelopes.error(UnknownQuery("unknown query 'connect'"))
     try:
         user, token_hash = _authenticate(auth)
         if user is None:
@@ -81,6 +85,10 @@ def on_connect(auth=None):
 
 
 def on_disconnect(*_reason):
+    if socketio.server.manager.is_connected(request.sid, NAMESPACE):
+        # A real disconnect is already pending here; this is a client's event named
+        # "disconnect", which must not orphan its own connection.
+        return envelopes.error(UnknownQuery("unknown query 'disconnect'"))
     CONNECTIONS.pop(request.sid, None)
 
 
@@ -93,7 +101,18 @@ def on_event(event, *args):
     return dispatch(conn.user, conn, event, args[0] if args else None)
 
 
+class _Queries(Namespace):
+    """Every event but connect/disconnect goes to `on_event`, its name passed explicitly.
+
+    (A catch-all `on_event("*")` handler would get an event literally named "*" without its
+    name; Flask-SocketIO then takes the payload for the sid and raises: no acknowledgement
+    and a traceback in the log.)"""
+
+    def trigger_event(self, event, sid, *args):
+        return self.socketio._handle_event(on_event, event, self.namespace, sid, event, *args)
+
+
 def register_namespace() -> None:
     socketio.on_event("connect", on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", on_disconnect, namespace=NAMESPACE)
-    socketio.on_event("*", on_event, namespace=NAMESPACE)
+    socketio.on_namespace(_Queries(NAMESPACE))
