@@ -68,7 +68,7 @@ def get_scanned_visitors(req, data: DayRange):
         select(day, func.count()).where(
             Visit.property_id == req.target.id,
             Visit.timestamp >= datetime.combine(data.start, time.min),
-            Visit.timestamp < datetime.combine(data.end + timedelta(days=1), time.min))
+            Visit.timestamp <= datetime.combine(data.end, time.max))  # no overflow at 9999-12-31
         .group_by(day))
     counts = {str(d): n for d, n in rows}
     span = (data.end - data.start).days + 1
