@@ -32,8 +32,9 @@ class Property(db.Model):
     tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
     x: Mapped[int]
     y: Mapped[int]
-    width: Mapped[int] = mapped_column(default=20)
-    height: Mapped[int] = mapped_column(default=20)
+    # Indexed for get-map: MAX(width) and MAX(height) bound its index search.
+    width: Mapped[int] = mapped_column(default=20, index=True)
+    height: Mapped[int] = mapped_column(default=20, index=True)
     status: Mapped[str] = mapped_column(String(20), default=PENDING, index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
