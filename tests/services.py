@@ -85,6 +85,10 @@ def _redis_problem() -> str | None:
     return None
 
 
+def postgres_reachable() -> bool:
+    return _postgres_problem() is None
+
+
 def require_postgres() -> None:
     problem = _postgres_problem()
     if problem:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 
 import pytest
 
 from live import LiveServer
 from services import (all_at_once, call, close_all, connect, connect_many, ok, postgres_database,
-                      require_postgres, seed_users, sql)
+                      postgres_reachable, require_postgres, seed_users, sql, start_all, stop_all)
 
 USERS = {"olive": "owner", "sam": "staff", "ada": "admin"}
 CROWD = 50
@@ -25,28 +26,37 @@ SLOW_SECONDS = 3.0
 FAST_ENOUGH = 1.0
 
 
-def start_server(tmp, url: str) -> LiveServer:
+def prepared_server(tmp, url: str) -> LiveServer:
     server = LiveServer(tmp, database_url=url)
     server.database_url = url
     seed_users(server, USERS)
-    return server.start(timeout=90)
+    return server
 
 
 @pytest.fixture(scope="module")
-def sqlite_server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sqlite")
-    server = start_server(tmp, f"sqlite:///{tmp / 'races.sqlite'}")
-    yield server
-    server.stop()
+def live_servers(tmp_path_factory):
+    """The module's servers, started side by side: SQLite always, PostgreSQL when reachable
+    (its tests skip or fail through `postgresql_server` otherwise)."""
+    with ExitStack() as stack:
+        tmp = tmp_path_factory.mktemp("sqlite")
+        servers = {"sqlite": prepared_server(tmp, f"sqlite:///{tmp / 'races.sqlite'}")}
+        if postgres_reachable():
+            url = stack.enter_context(postgres_database("races"))
+            servers["postgresql"] = prepared_server(tmp_path_factory.mktemp("postgresql"), url)
+        stack.callback(stop_all, *servers.values())
+        start_all(*servers.values())
+        yield servers
 
 
-@pytest.fixture(scope="module")
-def postgresql_server(tmp_path_factory):
+@pytest.fixture
+def sqlite_server(live_servers):
+    return live_servers["sqlite"]
+
+
+@pytest.fixture
+def postgresql_server(live_servers):
     require_postgres()
-    with postgres_database("races") as url:
-        server = start_server(tmp_path_factory.mktemp("postgresql"), url)
-        yield server
-        server.stop()
+    return live_servers["postgresql"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
