@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -103,6 +104,46 @@ DRAWN = """() => new Promise((resolve) => requestAnimationFrame(() => requestAni
   domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd,
   marks: Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name.replace('propsec:', ''), m.startTime])),
 }))))"""
+
+
+def chromium_pids() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("chromium", "chrome"):
+                    pids.add(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def cpu_seconds(pids: set[int]) -> dict:
+    """CPU time (user + system) of our Chromium, by process kind (--type=renderer, gpu-process...)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"all": 0.0, "renderer": 0.0, "gpu-process": 0.0, "browser": 0.0}
+    for pid in pids:
+        try:
+            # child processes rewrite their command line into one string: search it
+            found = re.search(rb"--type=([\w-]+)", Path(f"/proc/{pid}/cmdline").read_bytes())
+            kind = found.group(1).decode() if found else "browser"
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+        used["all"] += seconds
+        used[kind] = used.get(kind, 0.0) + seconds
+    return used
+
+
+def cpu_share(before: dict, after: dict, seconds: float) -> dict:
+    return {k: (after.get(k, 0.0) - before.get(k, 0.0)) / seconds for k in set(before) | set(after)}
+
+
+def cores(share: dict) -> str:
+    """'renderer 45 %, gpu 30 %, all 80 %' (percent of one core)."""
+    names = [("renderer", "renderer"), ("gpu-process", "gpu/compositor"), ("browser", "browser"), ("all", "all Chromium")]
+    return ", ".join(f"{label} {100 * share.get(key, 0.0):.0f} %" for key, label in names) + " of one core"
 
 
 def pct(values, p):
@@ -211,6 +252,7 @@ def main(argv=None) -> None:
         server.start()
         try:
             with sync_playwright() as pw:
+                others = chromium_pids()
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 results["chromium"] = browser.version
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -233,17 +275,21 @@ def main(argv=None) -> None:
                     "get_map_sent_ms": [round(x["marks"]["get-map-sent"]) for x in loads],
                     "get_map_round_trip_ms": [round(x["marks"]["get-map-answered"] - x["marks"]["get-map-sent"]) for x in loads],
                     "alerts_and_drones_ms": [round(x["marks"]["snapshot-complete"] - x["marks"]["get-map-answered"]) for x in loads],
-                    "build_index_ms": [round(x["marks"]["snapshot-applied"] - x["marks"]["snapshot-complete"]) for x in loads],
-                    "until_painted_ms": [round(x["drawnAt"] - x["marks"]["snapshot-applied"]) for x in loads],
+                    "apply_snapshot_ms": [round(x["marks"]["snapshot-applied"] - x["marks"]["snapshot-complete"]) for x in loads],
+                    "navigation_to_map_painted_ms": [round(x["marks"]["map-painted"]) for x in loads],
+                    "navigation_to_index_ready_ms": [round(x["marks"]["index-ready"]) for x in loads],
+                    "navigation_to_settled_ms": drawn,
                 }
                 results["load"] = {"navigation_to_drawn_ms": drawn, "median_ms": statistics.median(drawn),
                                    "phases": phases,
                                    "snapshot_ms": [x["snapshotMs"] for x in loads],
                                    "dom_content_loaded_ms": [round(x["domContentLoaded"] or 0) for x in loads],
                                    "properties_drawn": loads[-1]["rects"]}
-                print(f"load: {loads[-1]['rects']:,} properties drawn; navigation -> drawn map "
-                      f"{drawn} ms (median {statistics.median(drawn):.0f} ms); get-map + drawing "
-                      f"{[x['snapshotMs'] for x in loads]} ms", flush=True)
+                painted = phases["navigation_to_map_painted_ms"]
+                results["load"]["median_painted_ms"] = statistics.median(painted)
+                print(f"load: {loads[-1]['rects']:,} properties; navigation -> map painted {painted} ms "
+                      f"(median {statistics.median(painted):.0f} ms); -> index and hooks ready, next frame "
+                      f"{drawn} ms (median {statistics.median(drawn):.0f} ms)", flush=True)
                 for name, values in phases.items():
                     print(f"  {name:<24} {values}", flush=True)
 
@@ -264,19 +310,30 @@ def main(argv=None) -> None:
                 page.reload()
                 page.wait_for_selector("#map[data-property-count]", state="attached", timeout=120000)
                 time.sleep(1)
+                ours = chromium_pids() - others
+                idle0, t0 = cpu_seconds(ours), time.monotonic()
+                time.sleep(3)
+                idle = cpu_share(idle0, cpu_seconds(ours), time.monotonic() - t0)
+                results["idle_cpu_cores"] = idle
+                print(f"idle page: CPU {cores(idle)}", flush=True)
+                ours = chromium_pids() - others
+                cpu0, t0 = cpu_seconds(ours), time.monotonic()
                 inj = page.evaluate(INJECT, {"rate": args.rate, "seconds": args.seconds})
+                inj_cpu = cpu_share(cpu0, cpu_seconds(ours), time.monotonic() - t0)
                 f = inj["frames"]
                 results["injected"] = {"events": inj["n"], "rate": inj["n"] / inj["elapsed"],
                                        "handle_ms_mean": inj["cost"] / max(1, inj["n"]),
                                        "main_thread_share_handling": inj["cost"] / 1000 / inj["elapsed"],
                                        "frames": len(f), "fps": len(f) / inj["elapsed"],
                                        "frame_ms_median": statistics.median(f), "frame_ms_p95": pct(f, 95),
-                                       "frame_ms_max": max(f)}
+                                       "frame_ms_max": max(f),
+                                       "cpu_cores": inj_cpu}
                 r = results["injected"]
                 print(f"page alone, {r['rate']:.0f} events/s injected for {args.seconds:.0f}s: handling "
                       f"{r['handle_ms_mean']:.2f} ms/event ({100 * r['main_thread_share_handling']:.0f} % of the main "
                       f"thread); {r['fps']:.1f} frames/s, frame median {r['frame_ms_median']:.0f} ms, "
-                      f"p95 {r['frame_ms_p95']:.0f} ms, max {r['frame_ms_max']:.0f} ms", flush=True)
+                      f"p95 {r['frame_ms_p95']:.0f} ms, max {r['frame_ms_max']:.0f} ms; CPU {cores(inj_cpu)}",
+                      flush=True)
 
                 # live events at the target rate, caused through the server
                 page.reload()
@@ -284,6 +341,7 @@ def main(argv=None) -> None:
                 time.sleep(1)
                 page.evaluate(INSTRUMENT)
                 before = page.evaluate("() => window.propsec.conn.lastEventId")
+                cpu0, t0 = cpu_seconds(ours), time.monotonic()
                 gen = generate(server.url, site["tokens"], site["property_ids"], args.rate, args.seconds)
                 watcher = client(server.url, site["tokens"]["admin"])
                 newest = before or 0
@@ -302,6 +360,7 @@ def main(argv=None) -> None:
                         break
                     time.sleep(0.05)
                 behind_s = time.monotonic() - caught_up_at
+                live_cpu = cpu_share(cpu0, cpu_seconds(ours), time.monotonic() - t0)
                 b = page.evaluate("() => { window.__bench.stop = true; const b = window.__bench; "
                                   "return { cost: b.cost, latency: b.latency, frames: b.frames.slice(1), longtasks: b.longtasks }; }")
                 browser.close()
@@ -322,6 +381,7 @@ def main(argv=None) -> None:
         "frame_ms_p95": pct(b["frames"], 95), "frame_ms_max": max(b["frames"]),
         "frames_over_50ms": sum(1 for f in b["frames"] if f > 50),
         "longtasks": len(b["longtasks"]), "longtask_ms_total": sum(b["longtasks"]),
+        "cpu_cores": live_cpu,
         "page_errors": errors,
     }
     e = results["events"]
@@ -335,6 +395,7 @@ def main(argv=None) -> None:
     print(f"  frames: median {e['frame_ms_median']:.1f} ms, p95 {e['frame_ms_p95']:.1f} ms, "
           f"max {e['frame_ms_max']:.1f} ms, {e['frames_over_50ms']} of {e['frames']} over 50 ms; "
           f"long tasks {e['longtasks']} ({e['longtask_ms_total']:.0f} ms in all)")
+    print(f"  CPU {cores(live_cpu)}")
     if errors:
         print(f"  page errors: {errors[:3]}")
     results["machine"]["load_average_at_end"] = os.getloadavg()

@@ -232,6 +232,9 @@ async function loadSnapshot() {
   performance.mark("propsec:snapshot-complete");
   store.loadSnapshot({ properties, alerts, drones: droneMap });
   performance.mark("propsec:snapshot-applied");
+  loading.hidden = true;
+  await mapView.indexReady;
+  performance.mark("propsec:index-ready");
   const mapEl = document.getElementById("map");
   mapEl.dataset.propertyCount = store.properties.size;
   mapEl.dataset.loadedMs = Math.round(performance.now() - started);

@@ -16,14 +16,14 @@
 
 const FOCUS_MAX_ZOOM = 1;
 const OUTLINE_MIN_SCALE = 0.35; // below this, shapes are drawn without outlines
-const FRESH_ALERT_MS = 8000;
+const FRESH_ALERT_MS = 5000;
 const REDRAW_MS = 60; // at most ~16 canvas redraws a second for streamed changes
 const SVG_NS = "http://www.w3.org/2000/svg";
 // The index is split over several <svg> roots: a change then repaints one of
 // them (a few hundred rects), not all 10,000.
 const INDEX_SHARDS = 32;
 const MARGIN_PX = 12; // outlines and alert marks reach this far beyond a shape
-const MAX_DIRTY = 200; // more changed areas than this in one frame: repaint all
+const MAX_DIRTY = 12; // more changed areas than this in one frame: one full repaint is cheaper
 const GRID_M = 200; // cell size of the spatial grid used for partial repaints
 const STATUS_ORDER = ["INACTIVE", "REJECTED", "PENDING", "REMOVAL_REQUESTED", "ACTIVE"];
 
@@ -264,6 +264,10 @@ const SiteCanvas = L.Renderer.extend({
       }
     }
     if (regions) ctx.restore();
+    if (!regions && view._firstPaint) {
+      view._firstPaint = false;
+      performance.mark("propsec:map-painted");
+    }
   },
 });
 
@@ -346,20 +350,48 @@ export class MapView {
     for (const m of this.droneMarkers.values()) m.remove();
     this.freshMarkers.clear();
     this.droneMarkers.clear();
-    this.hits.clear();
     this.grid.clear();
     this.placed.clear();
-    const frags = this.shards.map(() => document.createDocumentFragment());
-    for (const p of this.store.properties.values()) {
-      frags[p.id % INDEX_SHARDS].append(this._makeHit(p));
-      this._place(p);
-    }
-    this.shards.forEach(({ g }, i) => {
-      g.textContent = "";
-      g.append(frags[i]);
-    });
+    for (const p of this.store.properties.values()) this._place(p);
     for (const pid of new Set(this.store.drones.values())) this._refreshDrones(pid);
+    this._firstPaint = true;
     this.layer.redraw(true);
+    // the index is rebuilt right after the canvas has been painted, in one go
+    this.hits.clear();
+    for (const { g } of this.shards) g.textContent = "";
+    this._indexPending = true;
+    this.indexReady = new Promise((resolve) => {
+      L.Util.requestAnimFrame(() => setTimeout(() => {
+        this._buildIndex();
+        resolve();
+      }, 0));
+    });
+    return this.indexReady;
+  }
+
+  /** All index rects from the store as it is now (markup per shard: much faster than one by one). */
+  _buildIndex() {
+    const parts = this.shards.map(() => []);
+    const order = this.shards.map(() => []);
+    for (const p of this.store.properties.values()) {
+      const k = p.id % INDEX_SHARDS;
+      const st = STATUS_ORDER.includes(p.status) ? p.status : "INACTIVE";
+      const cls = this.store.hasOpenAlert(p.id) ? ' class="alerting"' : "";
+      parts[k].push(`<rect data-property-id="${Number(p.id)}" data-status="${st}"${cls} x="${Number(p.x)}" y="${Number(p.y)}" width="${Math.max(1, Number(p.width))}" height="${Math.max(1, Number(p.height))}"/>`);
+      order[k].push(p);
+    }
+    this.hits.clear();
+    this.shards.forEach(({ g }, k) => {
+      g.innerHTML = parts[k].join("");
+      let i = 0;
+      for (const rect of g.children) {
+        const p = order[k][i++];
+        rect._geometry = `${p.x},${p.y},${p.width},${p.height}`;
+        this.hits.set(p.id, rect);
+      }
+    });
+    this._indexPending = false;
+    if (this.selectedId !== null) this.hits.get(this.selectedId)?.classList.add("selected");
   }
 
   _makeHit(p) {
@@ -441,7 +473,7 @@ export class MapView {
   _draw(p) {
     const rect = this.hits.get(p.id);
     if (rect) this._applyHit(rect, p);
-    else this.shards[p.id % INDEX_SHARDS].g.append(this._makeHit(p));
+    else if (!this._indexPending) this.shards[p.id % INDEX_SHARDS].g.append(this._makeHit(p));
     if (this.droneMarkers.has(p.id)) this._refreshDrones(p.id);
     const before = this._place(p);
     if (before && (before.x0 !== p.x || before.y0 !== p.y || before.x1 !== p.x + p.width || before.y1 !== p.y + p.height)) {
