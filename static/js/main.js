@@ -123,7 +123,6 @@ setupTabs((name) => {
 });
 
 function selectProperty(id, { focus = false } = {}) {
-  if (mapView.adding) return;
   addForm.cancel();
   withSidePanel(() => panel.open(id), { keepView: !focus });
   mapView.select(id);
@@ -219,15 +218,19 @@ async function loadSnapshot() {
   const serverCounts = properties.some((p) => p.openAlerts !== undefined || p.unacknowledgedAlerts !== undefined);
   let alerts = null;
   let droneMap = null;
+  const problems = [];
   try {
     if (!serverCounts) alerts = await openAlertsFromHistory();
   } catch (err) {
-    console.warn("could not rebuild open alerts", err);
+    problems.push(`open alerts (${describeError(err)})`);
   }
   try {
     droneMap = await dispatchedDrones();
   } catch (err) {
-    console.warn("could not load dispatched drones", err);
+    problems.push(`dispatched drones (${describeError(err)})`);
+  }
+  if (problems.length) {
+    showGlobalError(`The map is shown without ${problems.join(" and ")}; live changes still arrive.`);
   }
   performance.mark("propsec:snapshot-complete");
   store.loadSnapshot({ properties, alerts, drones: droneMap });
