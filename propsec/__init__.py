@@ -33,6 +33,14 @@ def _origin_checker(extra_origins: list[str]):
     return allowed
 
 
+def _one_line(record: logging.LogRecord) -> bool:
+    """Socket.IO's libraries log malformed packets with a traceback; keep one line instead."""
+    if record.exc_info and record.exc_info[1] is not None:
+        record.msg = f"{record.getMessage()} ({type(record.exc_info[1]).__name__})"
+        record.args, record.exc_info, record.exc_text = (), None, None
+    return True
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=str(ROOT / "static"),
                 template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance"))
@@ -42,6 +50,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 20,
                                                    "max_overflow": 40}
     logging.getLogger("propsec").setLevel(logging.INFO)
+    for name in ("engineio.server", "socketio.server"):
+        logging.getLogger(name).addFilter(_one_line)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)

@@ -2,11 +2,13 @@
 the dispatcher. The handler's return value is the acknowledgement."""
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, socketio
 from ..models import ApiToken, User
@@ -16,6 +18,8 @@ from .dispatcher import dispatch
 from . import envelopes
 from .errors import RateLimited, Unauthenticated, UnknownQuery
 from .events import NAMESPACE
+
+log = logging.getLogger("propsec.namespace")
 
 # How often a long-lived connection re-checks that its user and token still stand.
 RECHECK_SECONDS = 30.0
@@ -45,14 +49,19 @@ class Connection:
         now = time.monotonic()
         if now - self.checked < RECHECK_SECONDS:
             return True
-        self.checked = now
         try:
             if db.session.get(User, self.user.id) is None:
                 return False
-            if self.token_hash is None:
-                return True
-            token = db.session.query(ApiToken).filter_by(token_hash=self.token_hash).one_or_none()
-            return token is not None and token.revoked_at is None
+            if self.token_hash is not None:
+                token = db.session.query(ApiToken).filter_by(token_hash=self.token_hash).one_or_none()
+                if token is None or token.revoked_at is not None:
+                    return False
+            self.checked = now
+            return True
+        except SQLAlchemyError as exc:  # database down: the request itself will say so
+            log.warning("database unavailable during the credential re-check: %s",
+                        type(exc).__name__)
+            return True
         finally:
             db.session.remove()
 
@@ -80,6 +89,9 @@ def on_connect(auth=None):
             raise ConnectionRefusedError("authentication required")
         burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
         CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate)
+    except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL
+        log.warning("database unavailable during connect: %s", type(exc).__name__)
+        raise ConnectionRefusedError("the service is unavailable; try again shortly") from None
     finally:
         db.session.remove()
 

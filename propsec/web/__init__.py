@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -71,6 +72,15 @@ def security_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
+
+
+@web.app_errorhandler(Exception)
+def unexpected_error(exc):
+    """One log line, no traceback: a traceback would carry SQL, its parameters, paths."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.path)
+    return "Internal server error. Please try again shortly.", 500
 
 
 @web.get("/")
