@@ -239,6 +239,18 @@ def all_at_once(clients, name: str, data_for) -> list[dict]:
         return list(pool.map(one, range(len(clients))))
 
 
+def event_log(client: socketio.Client, event: str | None = None, since: int = 0) -> list[dict]:
+    """The caller's whole visible event history after `since` (get-events, every page)."""
+    events: list[dict] = []
+    while True:
+        page = ok(client, "get-events", since=since, limit=1000,
+                  **({"event": event} if event else {}))["events"]
+        events += page
+        if len(page) < 1000:
+            return events
+        since = page[-1]["eventId"]
+
+
 class Recorder:
     """Collects the payloads of events a client receives, thread-safely."""
 

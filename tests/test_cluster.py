@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from live import LiveServer, free_port
-from services import Recorder, call, close_all, cluster, connect, ok
+from services import Recorder, call, close_all, cluster, connect, event_log, ok
 
 USERS = {"olive": "owner", "nora": "owner", "sam": "staff", "ada": "admin"}
 WRITERS_PER_PROCESS = 6
@@ -113,8 +113,8 @@ def test_event_ids_increase_system_wide_under_concurrent_writes(servers, clients
         thread.join(60)
     assert not failures, failures[:3]
 
-    logged = [e["eventId"] for e in ok(writers[0], "get-events", event="events.alerts",
-                                       limit=1000)["events"] if e["propertyId"] == pid]
+    logged = [e["eventId"] for e in event_log(writers[0], "events.alerts")
+              if e["propertyId"] == pid]
     assert len(logged) == total
     for watcher in watchers:
         received = quiet(watcher.recorder, total)
@@ -131,7 +131,7 @@ def test_subscribe_since_replays_on_either_process(servers, clients, replay_on):
     a, b = servers
     admin_a, admin_b = clients(a, "ada"), clients(b, "ada")
     pid = new_property(admin_a)
-    since = max(e["eventId"] for e in ok(admin_a, "get-events", limit=1000)["events"])
+    since = event_log(admin_a)[-1]["eventId"]
     caused = []
     for n in range(6):  # alternate the process that causes each event
         writer = (admin_a, admin_b)[n % 2]
@@ -166,7 +166,7 @@ def test_subscribe_since_while_the_other_process_writes(servers, clients):
     stop = threading.Event()
 
     def write(writer):
-        while not stop.is_set():
+        while not stop.wait(0.01):
             call(writer, "add-alert", {"propertyId": pid, "userId": "olive", "reason": "busy"})
 
     threads = [threading.Thread(target=write, args=(w,)) for w in writers]
@@ -174,15 +174,15 @@ def test_subscribe_since_while_the_other_process_writes(servers, clients):
         thread.start()
     histories = []
     try:
-        reader = clients(a, "sam")
+        reader = clients(a, "sam", "events.alerts")  # live: the latest ids, to replay from
         for _ in range(6):
             threading.Event().wait(0.3)
-            recent = [e["eventId"] for e in ok(reader, "get-events", event="events.alerts",
-                                               limit=1000)["events"]]
+            recent = event_ids(reader.recorder.payloads())
             since = recent[-3] if len(recent) >= 3 else 0
             late = clients(a, "sam")
             late.recorder = Recorder(late, "events.alerts")
-            assert call(late, "subscribe", {"id": "events.alerts", "since": since})["type"] == "status"
+            answer = call(late, "subscribe", {"id": "events.alerts", "since": since})
+            assert answer["type"] == "status", answer
             histories.append((since, late.recorder))
         threading.Event().wait(0.5)
     finally:
@@ -190,8 +190,7 @@ def test_subscribe_since_while_the_other_process_writes(servers, clients):
         for thread in threads:
             thread.join(30)
     threading.Event().wait(0.5)
-    logged = [e["eventId"] for e in ok(writers[0], "get-events", event="events.alerts",
-                                       limit=1000)["events"]]
+    logged = event_ids(event_log(writers[0], "events.alerts", min(s for s, _ in histories)))
     for since, recorder in histories:
         ids = event_ids(recorder.payloads())
         assert strictly_increasing(ids), (since, ids)

@@ -34,7 +34,8 @@ def render_site(template: str, port: int, upstreams: list[int], logs: Path) -> s
     """The repository's site config with this test's ports and paths, nothing else changed."""
     first = UPSTREAM_LINE.search(template)
     assert first, "the template lists its upstream servers as `server 127.0.0.1:PORT ...;`"
-    servers = "".join(f"    server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;\n" for p in upstreams)
+    servers = "".join(f"    server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;\n"
+                      for p in upstreams)
     site = template[:first.start()] + servers + UPSTREAM_LINE.sub("", template[first.start():])
     assert "listen 80;" in site
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")

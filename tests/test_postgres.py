@@ -15,8 +15,9 @@ from contextlib import ExitStack
 import pytest
 
 from live import LiveServer
-from services import (all_at_once, call, close_all, connect, connect_many, ok, postgres_database,
-                      postgres_reachable, require_postgres, seed_users, sql, start_all, stop_all)
+from services import (all_at_once, call, close_all, connect, connect_many, event_log, ok,
+                      postgres_database, postgres_reachable, require_postgres, seed_users, sql,
+                      start_all, stop_all)
 
 USERS = {"olive": "owner", "sam": "staff", "ada": "admin"}
 CROWD = 50
@@ -91,8 +92,7 @@ def active_property(admin, drones: int = 0) -> tuple[int, list[int]]:
 
 def logged(admin, event: str, property_id: int) -> list[dict]:
     """The event log's copies of `event` about one property (get-events, oldest first)."""
-    events = ok(admin, "get-events", event=event, limit=1000)["events"]
-    return [e for e in events if e["propertyId"] == property_id]
+    return [e for e in event_log(admin, event) if e["propertyId"] == property_id]
 
 
 def split(answers: list[dict]) -> tuple[list[dict], list[str]]:
