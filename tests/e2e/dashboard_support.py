@@ -19,7 +19,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 NAMESPACE = "/propsec"
 PASSWORD = "e2e-password-1"
-VIEWPORT = {"width": 1440, "height": 900}
+# PROPSEC_E2E_VIEWPORT=1280x720 runs the suite at another window size
+_w, _h = os.environ.get("PROPSEC_E2E_VIEWPORT", "1440x900").lower().split("x")
+VIEWPORT = {"width": int(_w), "height": int(_h)}
 
 # users of the e2e site: id -> (role, full name)
 USERS = {
