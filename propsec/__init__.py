@@ -9,6 +9,7 @@ from flask import Flask
 
 from .config import load_settings
 from .extensions import csrf, db, login_manager, migrate, socketio
+from .protocol.packet import Packet
 from .protocol.queue import queue_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         **queue_options(app.config["PROPSEC_MESSAGE_QUEUE"],
                         app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio"),
         cors_allowed_origins=_origin_checker(app.config["PROPSEC_CORS_ORIGINS"]),
-        max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
+        max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False,
+        serializer=Packet)
 
     from . import handlers  # noqa: F401  (registers every query)
     from .cli import register_cli
