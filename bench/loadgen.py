@@ -6,7 +6,8 @@ Jobs:
 - `rtt`: closed-loop round trips (`emit` with an acknowledgement, then the next) on N
   connections for a fixed time; throughput, p50, p99, and the CPU that this process and
   the server used in the window (the evidence that the generator is not the bottleneck).
-- `latency`: one connection, each query asked `count` times in a row; p50 and result size.
+- `latency`: one connection per target server, each query asked `count` times in a row,
+  the targets taking turns; p50 and result size per target.
 - `fanout`: N receiving connections; server RSS while they are idle; then each joins the
   fan-out (propsec: `subscribe events.alerts` as staff; echo: `join`) and a separate
   trigger connection asks for one event per repetition: the time from the trigger's emit
@@ -123,29 +124,40 @@ def _result_size(answer) -> int:
 
 
 async def latency(job: dict) -> dict:
-    pool = Pool(job["url"], job.get("token"))
-    (client,) = await pool.open(1)
-    results = {}
-    for query in job["queries"]:
-        payloads, samples, sizes, errors = query["payloads"], [], [], 0
-        warmup = query.get("warmup", 3)
-        for n in range(warmup + query["count"]):
-            payload = payloads[n % len(payloads)]
-            started = time.perf_counter()
-            answer = await client.call(query["event"], payload, namespace=NAMESPACE, timeout=120)
-            elapsed = time.perf_counter() - started
-            if n >= warmup:
-                samples.append(elapsed)
-                sizes.append(_result_size(answer))
-                errors += _is_error(answer)
-                if _is_error(answer) and errors == 1:
-                    results.setdefault("_first_errors", {})[query["name"]] = answer
-        samples.sort()
-        results[query["name"]] = {"p50_ms": percentile(samples, 0.5) * 1e3,
-                                  "p90_ms": percentile(samples, 0.9) * 1e3,
-                                  "rows": sum(sizes) / max(1, len(sizes)), "errors": errors,
-                                  "count": len(samples)}
-    await pool.close()
+    """Each query `count` times in a row on one connection per target; the targets (the
+    small and the large data set's servers) take turns request by request, so both see
+    the same machine at the same moments."""
+    targets = job["targets"]
+    pools = {label: Pool(t["url"], t.get("token")) for label, t in targets.items()}
+    clients = {label: (await pool.open(1))[0] for label, pool in pools.items()}
+    results: dict = {label: {} for label in targets}
+    names = [q["name"] for q in next(iter(targets.values()))["queries"]]
+    for index, name in enumerate(names):
+        stats = {label: {"samples": [], "sizes": [], "errors": 0} for label in targets}
+        query0 = next(iter(targets.values()))["queries"][index]
+        warmup, count = query0.get("warmup", 3), query0["count"]
+        for n in range(warmup + count):
+            for label, target in targets.items():
+                query, st = target["queries"][index], stats[label]
+                payload = query["payloads"][n % len(query["payloads"])]
+                started = time.perf_counter()
+                answer = await clients[label].call(query["event"], payload, namespace=NAMESPACE,
+                                                   timeout=120)
+                elapsed = time.perf_counter() - started
+                if n >= warmup:
+                    st["samples"].append(elapsed)
+                    st["sizes"].append(_result_size(answer))
+                    st["errors"] += _is_error(answer)
+                    if _is_error(answer) and st["errors"] == 1:
+                        results[label].setdefault("_first_errors", {})[name] = answer
+        for label, st in stats.items():
+            samples = sorted(st["samples"])
+            results[label][name] = {"p50_ms": percentile(samples, 0.5) * 1e3,
+                                    "p90_ms": percentile(samples, 0.9) * 1e3,
+                                    "rows": sum(st["sizes"]) / max(1, len(st["sizes"])),
+                                    "errors": st["errors"], "count": len(samples)}
+    for pool in pools.values():
+        await pool.close()
     return results
 
 
@@ -181,7 +193,8 @@ async def fanout(job: dict) -> dict:
     result["join_errors"] = sum(_is_error(a) for a in answers)
     await asyncio.sleep(0.5)
 
-    times, acks, cpu_share = [], [], []
+    times, acks, cpu_share, server_cpu = [], [], [], []
+    server_pid = job.get("server_pid")
     for rep in range(job["reps"]):
         if job["mode"] == "propsec":
             event, payload = "queries.add-alert", {"propertyId": job["property_id"],
@@ -189,6 +202,8 @@ async def fanout(job: dict) -> dict:
                                                    "reason": f"bench fan-out {rep}"}
         else:  # the same payload as propsec's events.alerts, as a bare room emit
             event, payload = "fanout", {**job["payload"], "alertId": -(rep + 1)}
+        await asyncio.sleep(0.05)  # let the server's writers go idle before the clock starts
+        server0 = _cpu(server_pid)
         started, cpu0 = time.perf_counter(), time.process_time()
         answer = await trigger.call(event, payload, namespace=NAMESPACE, timeout=60)
         acked = time.perf_counter()
@@ -205,6 +220,7 @@ async def fanout(job: dict) -> dict:
                 break
             await asyncio.wait_for(completed.wait(), max(0.1, deadline - time.monotonic()))
         elapsed = finished[key] - started
+        server_cpu.append(_cpu(server_pid) - server0)
         times.append(elapsed)
         acks.append(acked - started)
         cpu_share.append((time.process_time() - cpu0) / elapsed)
@@ -214,7 +230,8 @@ async def fanout(job: dict) -> dict:
     result.update({"median_ms": percentile(ordered, 0.5) * 1e3, "min_ms": ordered[0] * 1e3,
                    "max_ms": ordered[-1] * 1e3,
                    "ack_median_ms": percentile(sorted(acks), 0.5) * 1e3,
-                   "generator_cpu": percentile(sorted(cpu_share), 0.5), "reps": len(times)})
+                   "generator_cpu": percentile(sorted(cpu_share), 0.5), "reps": len(times),
+                   "server_cpu_ms": percentile(sorted(server_cpu), 0.5) * 1e3})
     return result
 
 
