@@ -21,8 +21,11 @@ from .events import NAMESPACE
 
 log = logging.getLogger("propsec.namespace")
 
-# How often a long-lived connection re-checks that its user and token still stand.
+# How often a long-lived connection re-checks that its user and token still stand, and how
+# often a background task looks for connections due a re-check (idle ones included: a
+# revoked device that only listens must stop hearing events too).
 RECHECK_SECONDS = 30.0
+SWEEP_SECONDS = 1.0
 
 
 class Connection:
@@ -67,6 +70,28 @@ class Connection:
 
 
 CONNECTIONS: dict[str, Connection] = {}
+_sweeper = {"app": None, "started": False}
+
+
+def _sweep_forever() -> None:
+    """Cut every connection whose user or token is gone, whether or not it sends anything."""
+    while True:
+        socketio.sleep(SWEEP_SECONDS)
+        try:
+            with _sweeper["app"].app_context():
+                for sid, conn in list(CONNECTIONS.items()):
+                    if not conn.still_valid():
+                        CONNECTIONS.pop(sid, None)
+                        socketio.server.disconnect(sid, namespace=NAMESPACE)
+        except Exception as exc:  # noqa: BLE001 - the sweeper must outlive any one failure
+            log.warning("credential sweep failed: %s", type(exc).__name__)
+
+
+def _start_sweeper() -> None:
+    _sweeper["app"] = current_app._get_current_object()
+    if not _sweeper["started"]:
+        _sweeper["started"] = True
+        socketio.start_background_task(_sweep_forever)
 
 
 def _authenticate(auth) -> tuple[User | None, str | None]:
@@ -89,6 +114,7 @@ def on_connect(auth=None):
             raise ConnectionRefusedError("authentication required")
         burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
         CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate)
+        _start_sweeper()
     except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL
         log.warning("database unavailable during connect: %s", type(exc).__name__)
         raise ConnectionRefusedError("the service is unavailable; try again shortly") from None
