@@ -13,7 +13,7 @@ from ..protocol.access import Allow
 from ..protocol.errors import Forbidden, ValidationFailed
 from ..protocol.registry import websocket_query
 from ..protocol.schemas import (Coordinate, Description, Extent, Id, Int, Location, Page,
-                                Payload, PropertyRef, Text, UserId)
+                                Payload, PropertyRef, UserId, text)
 from ._shared import page, property_rows, visible_properties
 
 
@@ -46,7 +46,7 @@ class NewCoordinates(PropertyRef):
 
 
 class NewStatus(PropertyRef):
-    status: Annotated[Text, Field(max_length=32)]
+    status: text(max_length=32)
 
 
 class NewTier(PropertyRef):

@@ -11,7 +11,7 @@ from ..protocol.access import Allow
 from ..protocol.errors import Forbidden, ValidationFailed
 from ..protocol.events import EVENT_NAMES, bus, room, wire_payload
 from ..protocol.registry import websocket_query
-from ..protocol.schemas import Cursor, Int, Payload, Text, UserId
+from ..protocol.schemas import Cursor, Int, Payload, UserId, text
 
 
 class SessionData(Payload):
@@ -19,7 +19,7 @@ class SessionData(Payload):
 
 
 class SubscriptionData(Payload):
-    id: Annotated[Text, Field(max_length=64)]
+    id: text(max_length=64)
     clientId: UserId | None = None
     since: Cursor | None = None
 
@@ -27,7 +27,7 @@ class SubscriptionData(Payload):
 class EventsQuery(Payload):
     since: Cursor = 0
     limit: Annotated[Int, Field(ge=1, le=1000)] = 50
-    event: Annotated[Text, Field(max_length=64)] | None = None
+    event: text(max_length=64) | None = None
 
 
 def _checked(req, data) -> str:

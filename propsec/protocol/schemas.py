@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict,
+                      StringConstraints)
 
 MAX_ID = 2**63 - 1
 
@@ -44,12 +45,18 @@ Id = Annotated[int, BeforeValidator(_to_id), Field(ge=1, le=MAX_ID)]
 Int = Annotated[int, Strict()]
 Coordinate = Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)]
 Extent = Annotated[int, Strict(), Field(ge=1, le=100_000)]
-Text = Annotated[str, Strict(), AfterValidator(_clean_text)]
-UserId = Annotated[Text, Field(min_length=1, max_length=64)]
-Location = Annotated[Text, Field(min_length=1, max_length=200)]
-Description = Annotated[Text, Field(max_length=2000)]
-Reason = Annotated[Text, Field(max_length=200)]
-Search = Annotated[Text, Field(max_length=200)]
+def text(min_length: int = 0, max_length: int | None = None):
+    """A string field: strict (no numbers turned into text), bounded, storable."""
+    return Annotated[str, StringConstraints(strict=True, min_length=min_length,
+                                            max_length=max_length), AfterValidator(_clean_text)]
+
+
+Text = text()
+UserId = text(1, 64)
+Location = text(1, 200)
+Description = text(max_length=2000)
+Reason = text(max_length=200)
+Search = text(max_length=200)
 Limit = Annotated[int, Strict(), Field(ge=1, le=1000)]
 Offset = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
 Cursor = Annotated[int, BeforeValidator(_to_id), Field(ge=0, le=MAX_ID)]  # an eventId seen

@@ -244,32 +244,6 @@ async function loadSnapshot() {
   loading.hidden = true;
 }
 
-/** The newest eventId this user can see, found with a few get-events probes. */
-async function latestEventId() {
-  const first = await conn.query("get-events", { since: 0, limit: 1 });
-  if (!(first.events || []).length) return 0;
-  let lo = Number(first.events[0].eventId);
-  let step = 64;
-  let hi = null;
-  while (hi === null) {
-    const probe = lo + step;
-    const d = await conn.query("get-events", { since: probe, limit: 1 });
-    if ((d.events || []).length) {
-      lo = Number(d.events[0].eventId);
-      step *= 4;
-    } else {
-      hi = probe;
-    }
-  }
-  while (hi > lo) {
-    const mid = Math.floor((lo + hi) / 2);
-    const d = await conn.query("get-events", { since: mid, limit: 1 });
-    if ((d.events || []).length) lo = Number(d.events[0].eventId);
-    else hi = mid;
-  }
-  return lo;
-}
-
 async function loadHistory(upTo) {
   if (!upTo) return;
   const d = await conn.query("get-events", { since: Math.max(0, upTo - HISTORY_SIZE * 5), limit: HISTORY_SIZE * 5 });
@@ -320,8 +294,7 @@ async function onConnected({ reconnect }) {
     }
     if (!reconnect) await loadReferenceData();
     if (conn.lastEventId === null || !reconnect) {
-      const known = Number(ack?.lastEventId);
-      const newest = Number.isFinite(known) ? known : await latestEventId();
+      const newest = Number(ack?.lastEventId) || 0; // the server's newest visible eventId
       if (!reconnect) await loadHistory(newest);
       if (conn.lastEventId === null || newest > conn.lastEventId) {
         // remember where the stream stands without claiming to have seen those events
