@@ -361,8 +361,8 @@ def generator_rows(results: dict) -> list[list[str]]:
         if key not in results:
             continue
         r = results[key]
-        table.append([label, "-", "-", f"{r.get('server_cpu_ms', float('nan')) * 1e3:,.0f} "
-                      "per fan-out", f"{100 * r['generator_cpu']:.0f}% (of the wait)",
+        table.append([label, "-", "-", f"{r.get('server_cpu_ms', float('nan')):,.0f} ms per "
+                      "fan-out", f"{100 * r['generator_cpu']:.0f}% (of the wait)",
                       str(r["join_errors"])])
     return table
 
@@ -428,7 +428,10 @@ targets.
 Options: `--database-url postgres://postgres@127.0.0.1:5432` runs on PostgreSQL (the harness
 drops and creates the databases `propsec_bench_small` and `propsec_bench_large`),
 `--async-mode eventlet|gevent|threading`, `--reuse-data` keeps the loaded data sets in
-`bench/results/data/` for the next run, `--output PATH` writes the report elsewhere.
+`bench/results/data/` for the next run, `--only rtt,fanout,growth` runs a part (written to
+`bench/results/`), `--nice -10` puts servers and generator ahead of other work on a shared
+machine (root only), `--output PATH` writes the report elsewhere. Every run also leaves its
+raw figures in `bench/results/<time>-<profile>.json` and the servers' logs beside them.
 
 ## Latest results
 
