@@ -391,7 +391,7 @@ def render(results: dict, info: dict) -> str:
         f"process of python-socketio AsyncClients) to core {GENERATOR_CPU} (`taskset`); "
         f"rate limit `PROPSEC_RATE_LIMIT={BENCH_RATE_LIMIT}` (the default 200/100 would refuse "
         f"the benchmark's floods)"
-        + (f"; both under `nice -n {PRIORITY['nice']}`." if PRIORITY["nice"] else "."),
+        + (f"; both under `nice -n {results['nice']}`." if results.get("nice") else "."),
         f"- Data: large {large['properties']:,} properties, {large['visits']:,} "
         f"visits, {large['alerts']:,} alerts (loaded in {data['load_seconds'].get('large')} s); "
         f"small (1%) {data['small']['properties']:,} / {data['small']['visits']:,} / "
@@ -460,7 +460,8 @@ def run(profile: Profile, database_url: str | None = None, async_mode: str = "ev
     started = time.monotonic()
     results = measure(profile, database_url, async_mode, reuse, workdir, parts)
     info["load_after"] = os.getloadavg()[0]
-    results.update(command=command, machine=info, seconds=round(time.monotonic() - started))
+    results.update(command=command, machine=info, seconds=round(time.monotonic() - started),
+                   nice=PRIORITY["nice"])
     section = render(results, info)
     print(section)
     (RESULTS / f"{stamp}-{profile.name}.json").write_text(json.dumps(results, indent=1))
