@@ -15,7 +15,7 @@ from propsec.models import ACTIVE, CAMERA, DRONE, Equipment, Property  # noqa: E
 from propsec.protocol.events import NAMESPACE  # noqa: E402
 from propsec.security import issue_token  # noqa: E402
 from support import (PASSWORD, ROLES, Client, database_url, make_app,  # noqa: E402,F401
-                     prepare_database)
+                     prepare_database, reset_database, test_backends)
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +26,36 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_suite_url():
+    """One scratch PostgreSQL database for the whole run, migrated once."""
+    import os
+
+    from services import postgres_database
+
+    given = os.environ.get("PROPSEC_TEST_DATABASE_URL", "")
+    if given.startswith("postgresql"):
+        prepare_database(make_app(given))
+        yield given
+        return
+    with postgres_database("suite") as url:
+        prepare_database(make_app(url))
+        yield url
+
+
+@pytest.fixture(params=test_backends())
+def backend(request):
+    return request.param
+
+
 @pytest.fixture
-def app(tmp_path, sqlite_template):
-    url = database_url(tmp_path)
-    if url.startswith("sqlite"):
+def app(request, backend, tmp_path, sqlite_template):
+    if backend == "sqlite":
         shutil.copy(sqlite_template, tmp_path / "test.sqlite")
-        app = make_app(url)
+        app = make_app(database_url(tmp_path))
     else:
-        app = make_app(url)
-        prepare_database(app)
+        app = make_app(request.getfixturevalue("postgres_suite_url"))
+        reset_database(app)
     yield app
     with app.app_context():
         db.session.remove()

@@ -15,9 +15,18 @@ PASSWORD = "correct horse"
 ROLES = {"owner": "owner", "neighbour": "owner", "staff": "staff", "admin": "admin"}
 
 
+def test_backends() -> list[str]:
+    """Databases the in-process suite runs on: PROPSEC_TEST_BACKENDS (e.g. `sqlite,postgresql`,
+    as CI sets it), or PostgreSQL alone when PROPSEC_TEST_DATABASE_URL names one."""
+    if os.environ.get("PROPSEC_TEST_DATABASE_URL", "").startswith("postgresql"):
+        return ["postgresql"]
+    names = os.environ.get("PROPSEC_TEST_BACKENDS") or "sqlite"
+    return [n.strip() for n in names.split(",") if n.strip()]
+
+
 def database_url(tmp_path) -> str:
-    """SQLite per test by default; PROPSEC_TEST_DATABASE_URL runs the suite on PostgreSQL."""
-    return os.environ.get("PROPSEC_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite'}"
+    """The SQLite file of one test (PostgreSQL runs get their URL from the `app` fixture)."""
+    return f"sqlite:///{tmp_path / 'test.sqlite'}"
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +40,13 @@ def make_app(url: str):
                        "PROPSEC_ASYNC_MODE": "threading"})
 
 
+def add_test_users() -> None:
+    for user_id, role in ROLES.items():
+        db.session.add(User(id=user_id, full_name=user_id.title() + " Person", role=role,
+                            password_hash=password_hash()))
+    db.session.commit()
+
+
 def prepare_database(app) -> None:
     """Schema through the migrations, reference data, and one user of each kind."""
     with app.app_context():
@@ -39,11 +55,19 @@ def prepare_database(app) -> None:
             db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
             db.session.commit()
         init_db(app)
-        for user_id, role in ROLES.items():
-            db.session.add(User(id=user_id, full_name=user_id.title() + " Person", role=role,
-                                password_hash=password_hash()))
-        db.session.commit()
+        add_test_users()
         db.engine.dispose()
+
+
+def reset_database(app) -> None:
+    """Empty an already migrated PostgreSQL database (ids restart) and refill the basics:
+    much cheaper than migrating again for every test."""
+    with app.app_context():
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        init_db(app)
+        add_test_users()
 
 
 class Client:
