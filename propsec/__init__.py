@@ -78,4 +78,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_namespace()
     app.register_blueprint(web)
     register_cli(app)
+    hops = app.config["PROPSEC_TRUSTED_PROXIES"]
+    if hops:  # behind nginx: the client's own address counts for the login throttle
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app

@@ -56,6 +56,8 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_ASYNC_MODE": async_mode,
         "PROPSEC_RATE_LIMIT": parse_rate_limit(_env("PROPSEC_RATE_LIMIT", "200/100")),
         "PROPSEC_LOGIN_ATTEMPTS": int(_env("PROPSEC_LOGIN_ATTEMPTS", "5")),
+        # Reverse proxies in front whose X-Forwarded-* headers are believed (0: none).
+        "PROPSEC_TRUSTED_PROXIES": int(_env("PROPSEC_TRUSTED_PROXIES", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

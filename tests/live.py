@@ -77,7 +77,7 @@ class LiveServer:
             db.session.remove()
             return token
 
-    def start(self, timeout: float = 30, healthy: bool = True) -> "LiveServer":
+    def start(self, timeout: float = 90, healthy: bool = True) -> "LiveServer":
         """Start and wait for /healthz: a 200, or with `healthy=False` any answer at all
         (a server whose queue is down answers 503); the answer is kept in `first_health`."""
         self.log = open(self.log_path, "ab")

@@ -129,3 +129,23 @@ def test_cli_creates_users_and_issues_and_revokes_tokens(tmp_path):
         from propsec.models import ApiToken
         stored = db.session.scalars(db.select(ApiToken.token_hash)).all()
         assert stored and token not in stored  # only digests are kept
+
+
+def test_login_throttle_counts_the_client_behind_a_trusted_proxy(tmp_path):
+    """With PROPSEC_TRUSTED_PROXIES=1 one address's failures do not lock out another's."""
+    live = LiveServer(tmp_path, PROPSEC_TRUSTED_PROXIES="1", PROPSEC_LOGIN_ATTEMPTS="2")
+    live.init_db()
+    live.create_user("olive", "owner", password="olive-pass")
+
+    def attempt(address, password):
+        http = requests.Session()
+        page = http.get(live.url + "/login")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+        return http.post(live.url + "/login", headers={"X-Forwarded-For": address},
+                         data={"username": "olive", "password": password, "csrf_token": token},
+                         allow_redirects=False).status_code
+
+    with live:
+        assert [attempt("203.0.113.9", "wrong") for _ in range(3)] == [401, 401, 429]
+        assert attempt("203.0.113.9", "olive-pass") == 429
+        assert attempt("198.51.100.7", "olive-pass") == 302
