@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 
 import socketio
 
 log = logging.getLogger("propsec.queue")
 SYNC_TIMEOUT = 2.0
+LISTEN_RETRY_SECONDS = 1.0
 
 
 class OrderedRedisManager(socketio.RedisManager):
@@ -50,6 +52,24 @@ class OrderedRedisManager(socketio.RedisManager):
             return False
         finally:
             self._markers.pop(marker, None)
+
+    def _redis_listen_with_retries(self):
+        """python-socketio's listener loop with a fixed one-second retry: upstream doubles
+        the wait after every failed attempt (up to 60 s), so after a Redis restart
+        cross-process delivery could stay off for up to a minute."""
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                yield from self.pubsub.listen()
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect and go on
+                log.warning("cannot receive from the message queue (%s); retrying in %.0f s",
+                            type(exc).__name__, LISTEN_RETRY_SECONDS)
+                subscribed = False
+                time.sleep(LISTEN_RETRY_SECONDS)
 
     def _handle_callback(self, message):
         marker = message.get("propsec_marker")
