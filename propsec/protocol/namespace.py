@@ -81,10 +81,15 @@ def _sweep_forever() -> None:
             with _sweeper["app"].app_context():
                 for sid, conn in list(CONNECTIONS.items()):
                     if not conn.still_valid():
-                        CONNECTIONS.pop(sid, None)
-                        socketio.server.disconnect(sid, namespace=NAMESPACE)
+                        _cut(sid)
         except Exception as exc:  # noqa: BLE001 - the sweeper must outlive any one failure
             log.warning("credential sweep failed: %s", type(exc).__name__)
+
+
+def _cut(sid: str) -> None:
+    """Forget a connection whose credential is gone and close it."""
+    CONNECTIONS.pop(sid, None)
+    socketio.server.disconnect(sid, namespace=NAMESPACE)
 
 
 def _start_sweeper() -> None:
@@ -133,8 +138,7 @@ def on_disconnect(*_reason):
 def on_event(event, *args):
     conn = CONNECTIONS.get(request.sid)
     if conn is None or not conn.still_valid():
-        CONNECTIONS.pop(request.sid, None)
-        socketio.server.disconnect(request.sid, namespace=NAMESPACE)
+        _cut(request.sid)
         return envelopes.error(Unauthenticated())
     return dispatch(conn.user, conn, event, args[0] if args else None)
 
