@@ -59,12 +59,12 @@ def existing_tier(tier_id: int) -> int:
     return tier_id
 
 
-def change(req, event: str, **values) -> dict:
-    """Apply an admin's edit to the target property and announce it (wire names as keys)."""
+def change(req, event: str, values: dict, **extra) -> dict:
+    """Apply an admin's edit to the target property (wire names as keys) and announce it,
+    with any `extra` payload fields the event carries beside the new values."""
     prop = req.target
     for name, value in values.items():
         setattr(prop, "tier_id" if name == "tier" else name, value)
-    extra = {"size": prop.width * prop.height} if event == "events.property-size-changed" else {}
     req.emit(event, prop, propertyId=prop.id, **values, **extra)
     return envelopes.success(f"property {prop.id} updated")
 
@@ -141,14 +141,15 @@ def get_tiers(req, data):
 @websocket_query("change-property-size", NewSize, allow=Allow.ADMIN, target="propertyId",
                  mutates=True, lock=True, emits=("events.property-size-changed",))
 def change_property_size(req, data: NewSize):
-    return change(req, "events.property-size-changed", width=data.width, height=data.height)
+    return change(req, "events.property-size-changed", {"width": data.width, "height": data.height},
+                  size=data.width * data.height)
 
 
 @websocket_query("change-property-coordinates", NewCoordinates, allow=Allow.ADMIN,
                  target="propertyId", mutates=True, lock=True,
                  emits=("events.property-coordinates-changed",))
 def change_property_coordinates(req, data: NewCoordinates):
-    return change(req, "events.property-coordinates-changed", x=data.x, y=data.y)
+    return change(req, "events.property-coordinates-changed", {"x": data.x, "y": data.y})
 
 
 @websocket_query("change-property-status", NewStatus, allow=Allow.ADMIN, target="propertyId",
@@ -156,10 +157,10 @@ def change_property_coordinates(req, data: NewCoordinates):
 def change_property_status(req, data: NewStatus):
     if data.status not in SETTABLE_STATUSES:
         raise ValidationFailed.on("status", "must be one of " + ", ".join(SETTABLE_STATUSES))
-    return change(req, "events.property-status-change", status=data.status)
+    return change(req, "events.property-status-change", {"status": data.status})
 
 
 @websocket_query("change-property-tier", NewTier, allow=Allow.ADMIN, target="propertyId",
                  mutates=True, lock=True, emits=("events.property-tier-changed",))
 def change_property_tier(req, data: NewTier):
-    return change(req, "events.property-tier-changed", tier=existing_tier(data.tier))
+    return change(req, "events.property-tier-changed", {"tier": existing_tier(data.tier)})
