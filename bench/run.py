@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -40,14 +41,17 @@ class Profile:
     latency_count: int  # sequential requests per query for the p50
     whole_map_count: int  # fewer for the unpaged map of a tenth of the large site
     settle: float = 2.0  # seconds the fan-out's connections idle before the RSS is read
+    # Round-trip runs alternate echo and propsec this many times; medians are reported.
+    rtt_rounds: int = 1
 
     @property
     def small(self) -> tuple[int, int, int]:
         return tuple(max(1, n // 100) for n in self.large)
 
 
-FULL = Profile("full", rtt_seconds=8, rtt_warmup=2, fanout_connections=1000, fanout_reps=15,
-               large=(100_000, 1_000_000, 100_000), latency_count=200, whole_map_count=25)
+FULL = Profile("full", rtt_seconds=5, rtt_warmup=1.5, fanout_connections=1000, fanout_reps=15,
+               large=(100_000, 1_000_000, 100_000), latency_count=200, whole_map_count=25,
+               rtt_rounds=5)
 QUICK = Profile("quick", rtt_seconds=1, rtt_warmup=0.3, fanout_connections=50, fanout_reps=3,
                 large=(2_000, 20_000, 2_000), latency_count=20, whole_map_count=5, settle=0.5)
 
@@ -262,21 +266,36 @@ def measure(profile: Profile, database_url: str | None, async_mode: str, reuse: 
 
 
 def round_trips(profile: Profile, echo, server, token: str, payloads: list) -> dict:
-    """Measurement 1, interleaved with the floor so both see the same machine. 16
-    connections are driven from 2 generator processes; the same echo run from 1 process
+    """Measurement 1, alternating with the floor so both see the same machine: rounds of
+    (echo, propsec) and (propsec, echo) in turn, each figure the median over the rounds.
+    16 connections are driven from 2 generator processes; one echo run from 1 process
     beside it shows whether the generator was holding the floor back."""
     runs = {}
+    targets = {"echo": (echo.url, None, "echo", echo.pid),
+               "propsec": (server.url, token, "queries.get-property", server.pid)}
     for connections, processes in ((1, 1), (16, 2)):
-        log(f"round trips, {connections} connection(s): echo")
-        runs[f"echo-{connections}"] = rtt(echo.url, None, "echo", payloads, connections, profile,
-                                          echo.pid, processes=processes)
-        log(f"round trips, {connections} connection(s): get-property")
-        runs[f"propsec-{connections}"] = rtt(server.url, token, "queries.get-property", payloads,
-                                             connections, profile, server.pid,
-                                             processes=processes)
+        rounds: dict[str, list[dict]] = {"echo": [], "propsec": []}
+        for index in range(profile.rtt_rounds):
+            for name in ("echo", "propsec") if index % 2 == 0 else ("propsec", "echo"):
+                log(f"round trips, {connections} connection(s), round {index + 1} of "
+                    f"{profile.rtt_rounds}: {name}")
+                url, run_token, event, pid = targets[name]
+                rounds[name].append(rtt(url, run_token, event, payloads, connections, profile,
+                                        pid, processes=processes))
+        for name, results in rounds.items():
+            runs[f"{name}-{connections}"] = median_run(results)
     log("round trips, 16 connections from 1 generator process: echo")
     runs["echo-16-1proc"] = rtt(echo.url, None, "echo", payloads, 16, profile, echo.pid)
     return runs
+
+
+def median_run(results: list[dict]) -> dict:
+    """Each figure's median over the rounds (errors summed); the rounds' throughputs kept."""
+    merged = {key: statistics.median(r[key] for r in results)
+              for key in ("throughput", "p50_ms", "p99_ms", "server_cpu", "generator_cpu")}
+    merged["errors"] = sum(r["errors"] for r in results)
+    merged["rounds"] = [round(r["throughput"]) for r in results]
+    return merged
 
 
 def fan_out(profile: Profile, echo, server, token: str, property_id: int) -> dict:
@@ -361,7 +380,8 @@ def generator_rows(results: dict) -> list[list[str]]:
             continue
         per_trip = 1e6 * r["server_cpu"] / r["throughput"] if r["throughput"] else float("nan")
         table.append([label, f"{r['throughput']:,.0f}", f"{100 * r['server_cpu']:.0f}%",
-                      f"{per_trip:,.0f}", f"{100 * r['generator_cpu']:.0f}%", str(r["errors"])])
+                      f"{per_trip:,.0f}", f"{100 * r['generator_cpu']:.0f}%", str(r["errors"]),
+                      ", ".join(f"{t:,}" for t in r.get("rounds", ())) or "-"])
     for key, label in (("fanout_echo", "fan-out, bare room emit"),
                        ("fanout_propsec", "fan-out, add-alert")):
         if key not in results:
@@ -403,7 +423,8 @@ def render(results: dict, info: dict) -> str:
         f"small (1%) {data['small']['properties']:,} / {data['small']['visits']:,} / "
         f"{data['small']['alerts']:,}. Measurements 1, 2 and 4 run on the small data set.",
         f"- Round trips: closed loop, {profile['rtt_seconds']} s measured after "
-        f"{profile['rtt_warmup']} s warm-up; fan-out: median of {profile['fanout_reps']}; "
+        f"{profile['rtt_warmup']} s warm-up, {profile['rtt_rounds']} rounds alternating "
+        f"with the floor, medians; fan-out: median of {profile['fanout_reps']}; "
         f"p50s: {profile['latency_count']} sequential requests per query and data set, the "
         f"two data sets' servers taking turns request by request "
         f"({profile['whole_map_count']} for the whole-site map).",
@@ -415,7 +436,8 @@ def render(results: dict, info: dict) -> str:
         "one core:",
         "",
         markdown_table(["run", "round trips/s", "server CPU", "server CPU µs per round trip",
-                        "generator CPU", "errors"], generator_rows(results)),
+                        "generator CPU", "errors", "each round, round trips/s"],
+                       generator_rows(results)),
     ]
     return "\n".join(parts) + "\n"
 

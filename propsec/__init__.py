@@ -7,10 +7,11 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import load_settings
+from .config import engine_options, load_settings
 from .extensions import csrf, db, login_manager, migrate, socketio
 from .protocol.packet import Packet
 from .protocol.queue import queue_options
+from .web.sessions import SessionInterface
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -47,12 +48,12 @@ def create_app(overrides: dict | None = None) -> Flask:
                 template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance"))
     app.config.update(load_settings(Path(app.instance_path)))
     app.config.update(overrides or {})
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 20,
-                                                   "max_overflow": 40}
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     logging.getLogger("propsec").setLevel(logging.INFO)
     for name in ("engineio.server", "socketio.server"):
         logging.getLogger(name).addFilter(_one_line)
+    app.session_interface = SessionInterface()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)

@@ -33,6 +33,15 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return int(burst), float(rate or burst)
 
 
+def engine_options(database_url: str) -> dict:
+    """A server database is pinged at each pool checkout, so a connection lost to a
+    restart is replaced instead of failing a request. A SQLite file has no connection to
+    lose: no ping (it was a second statement on every request)."""
+    if database_url.startswith("sqlite"):
+        return {}
+    return {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 40}
+
+
 def load_settings(instance_path: Path) -> dict:
     instance_path.mkdir(parents=True, exist_ok=True)
     database_url = _env("PROPSEC_DATABASE_URL") or f"sqlite:///{instance_path / 'propsec.sqlite'}"
@@ -45,7 +54,6 @@ def load_settings(instance_path: Path) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PROPSEC_MESSAGE_QUEUE": _env("PROPSEC_MESSAGE_QUEUE"),
         # Deployments sharing one Redis keep apart by channel (pub/sub ignores the db number).
         "PROPSEC_MESSAGE_QUEUE_CHANNEL": _env("PROPSEC_MESSAGE_QUEUE_CHANNEL", "flask-socketio"),

@@ -97,8 +97,9 @@ def get_property_detailed(req, data: PropertyRef):
     equipment = db.session.scalars(select(Equipment).where(Equipment.property_id == prop.id)
                                    .order_by(Equipment.id))
     return envelopes.data(property={
-        **prop.to_dict(), "tier_name": prop.tier.name, "owner": prop.owner_id,
-        "owner_full_name": prop.owner.full_name, "equipment": [e.to_dict() for e in equipment]})
+        **prop.to_dict(), "tier_name": db.session.get(Tier, prop.tier_id).name,
+        "owner": prop.owner_id, "owner_full_name": db.session.get(User, prop.owner_id).full_name,
+        "equipment": [e.to_dict() for e in equipment]})
 
 
 @websocket_query("get-properties", Page, allow=Allow.ANYONE)

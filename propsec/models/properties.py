@@ -22,25 +22,12 @@ class Tier(db.Model):
     name: Mapped[str] = mapped_column(String(50))
 
 
-class Property(db.Model):
-    __tablename__ = "properties"
-    __table_args__ = (Index("ix_properties_status_x_y", "status", "x", "y"),)
+class PropertyShape:
+    """What a property offers its readers, whether it is the ORM row or the read-only
+    snapshot a reading query gets (`protocol/targets.py`): both carry the columns of
+    `SHAPE_COLUMNS` as attributes of the same names."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    location: Mapped[str] = mapped_column(String(200))
-    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
-    x: Mapped[int]
-    y: Mapped[int]
-    # Indexed for get-map: MAX(width) and MAX(height) bound its index search.
-    width: Mapped[int] = mapped_column(default=20, index=True)
-    height: Mapped[int] = mapped_column(default=20, index=True)
-    status: Mapped[str] = mapped_column(String(20), default=PENDING, index=True)
-    description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    owner = relationship("User")
-    tier = relationship("Tier")
+    __slots__ = ()
 
     @property
     def removed(self) -> bool:
@@ -62,6 +49,32 @@ class Property(db.Model):
             "status": self.status,
             "description": self.description,
         }
+
+
+class Property(PropertyShape, db.Model):
+    __tablename__ = "properties"
+    __table_args__ = (Index("ix_properties_status_x_y", "status", "x", "y"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    location: Mapped[str] = mapped_column(String(200))
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    x: Mapped[int]
+    y: Mapped[int]
+    # Indexed for get-map: MAX(width) and MAX(height) bound its index search.
+    width: Mapped[int] = mapped_column(default=20, index=True)
+    height: Mapped[int] = mapped_column(default=20, index=True)
+    status: Mapped[str] = mapped_column(String(20), default=PENDING, index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner = relationship("User")
+    tier = relationship("Tier")
+
+
+# The columns a snapshot holds: all but created_at (which no reader of a target needs).
+SHAPE_COLUMNS = ("id", "owner_id", "location", "tier_id", "x", "y", "width", "height",
+                 "status", "description")
 
 
 class AllowedUser(db.Model):

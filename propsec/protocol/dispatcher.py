@@ -6,12 +6,11 @@ import logging
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..extensions import db
-from ..models import Property
-from . import envelopes
+from ..models.properties import PropertyShape
+from . import envelopes, targets
 from .access import Principal, check_owner, check_role, check_self
 from .errors import Conflict, InternalError, NotFound, ProtocolError, ValidationFailed
 from .events import PendingEvent, bus
@@ -20,22 +19,17 @@ from .schemas import Payload
 
 log = logging.getLogger("propsec.dispatch")
 
-# Built once: Session.get() builds, annotates and cache-keys a fresh SELECT on every call,
-# which was most of what a get-property cost (docs/performance.md, fix 1).
-_TARGET = select(Property).where(Property.id == bindparam("property_id"))
-_TARGET_FOR_UPDATE = _TARGET.with_for_update()
-
-
 @dataclass
 class Request:
     """What a handler gets besides its validated data."""
 
     user: Principal
     connection: object  # namespace.Connection; internal events use it
-    target: Property | None = None
+    # The ORM row for queries that change something, a snapshot for readers (targets.py).
+    target: PropertyShape | None = None
     pending: list[PendingEvent] = field(default_factory=list)
 
-    def emit(self, event: str, prop: Property, **payload) -> None:
+    def emit(self, event: str, prop: PropertyShape, **payload) -> None:
         """Record an event about `prop`; it is logged and pushed when the request commits."""
         self.pending.append(PendingEvent(event, prop.id, prop.owner_id, payload))
 
@@ -55,12 +49,12 @@ def validate(decl: Declaration, payload) -> Payload:
         raise ValidationFailed(fields) from None
 
 
-def load_target(decl: Declaration, user: Principal, data: Payload) -> Property | None:
+def load_target(decl: Declaration, user: Principal, data: Payload) -> PropertyShape | None:
     property_id = decl.target_id(data)
     if property_id is None:
         return None
-    statement = _TARGET_FOR_UPDATE if decl.lock else _TARGET
-    prop = db.session.execute(statement, {"property_id": property_id}).scalar_one_or_none()
+    prop = (targets.row(property_id, for_update=decl.lock) if decl.mutates
+            else targets.snapshot(property_id))
     if prop is None:
         raise NotFound(f"property {property_id} not found")
     check_owner(decl.allow, user, prop.owner_id)
@@ -72,7 +66,7 @@ def load_target(decl: Declaration, user: Principal, data: Payload) -> Property |
 def run(decl: Declaration, request: Request, payload) -> dict:
     check_role(decl.allow, request.user)
     data = validate(decl, payload)
-    if hasattr(data, "userId"):
+    if "userId" in type(data).model_fields:  # (hasattr() on a pydantic model is slow)
         check_self(decl.allow, request.user, data.userId)
     with bus.request_scope():
         try:

@@ -109,7 +109,8 @@ class EventBus:
     def commit(self, pending: list[PendingEvent]) -> None:
         """Commit the request's transaction with its events, then push them."""
         if not pending:
-            db.session.commit()
+            if db.session.registry.has():  # a reading query may never have opened one
+                db.session.commit()
             return
         with self.publish_scope():
             records = [EventRecord(name=e.name, property_id=e.property_id, owner_id=e.owner_id,

@@ -48,6 +48,8 @@ def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
                     lock: bool = False, emits: tuple[str, ...] = (), internal: bool = False):
     """Declare a query. `internal` ones (session, subscribe...) carry no `queries.` prefix."""
     prefix = "" if internal else QUERY_PREFIX
+    if lock and not mutates:
+        raise ValueError(f"{name}: only a query that changes its target locks it")
 
     def register(handler: Callable) -> Callable:
         decl = Declaration(prefix + name, handler, schema, allow,

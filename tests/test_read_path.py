@@ -1,0 +1,65 @@
+"""The read path of protocol/targets.py: a reading query's target is a snapshot read on a
+raw pooled connection, a writing query's the ORM row. Both must answer alike, a reader must
+see the latest committed row, and a failing read must end as the usual clean envelope with
+its connection back in (or dropped from) the pool, never leaked."""
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from helpers import expect, expect_error
+from propsec.extensions import db
+from propsec.models import Property
+from propsec.protocol import targets
+
+
+def test_snapshot_holds_the_same_values_as_the_orm_row(app, site):
+    with app.app_context():
+        for pid in (site["p1"], site["p2"]):
+            snap = targets.snapshot(pid)
+            row = db.session.get(Property, pid)
+            assert snap.to_dict() == row.to_dict()
+            assert (snap.owner_id, snap.removed, snap.centre) == (row.owner_id, row.removed,
+                                                                  row.centre)
+        assert targets.snapshot(999_999) is None
+
+
+def test_a_reader_sees_each_committed_change_at_once(app, site, connect):
+    owner, admin = connect("owner"), connect("admin")
+    pid = site["p1"]
+    for width, status in ((31, "INACTIVE"), (44, "ACTIVE")):
+        expect(admin.call("change-property-size", propertyId=pid, width=width, height=9),
+               "success")
+        expect(admin.call("change-property-status", propertyId=pid, status=status), "success")
+        prop = expect(owner.call("get-property", propertyId=pid), "data", "property")["property"]
+        assert (prop["width"], prop["height"], prop["status"]) == (width, 9, status)
+
+
+def test_readers_keep_the_access_rules(app, site, connect):
+    neighbour = connect("neighbour")
+    expect_error(neighbour.call("get-property", propertyId=site["p1"]), "forbidden")
+    expect_error(neighbour.call("get-property-detailed", propertyId=site["p1"]), "forbidden")
+    expect_error(neighbour.call("get-property", propertyId=999_999), "not_found")
+    detailed = expect(connect("owner").call("get-property-detailed", propertyId=site["p1"]),
+                      "data", "property")["property"]
+    assert (detailed["tier_name"], detailed["owner"]) == ("Standard", "owner")
+    assert detailed["owner_full_name"]
+
+
+def test_a_failed_read_is_a_clean_error_and_returns_its_connection(app, site, connect):
+    owner = connect("owner")
+    expect(owner.call("get-property", propertyId=site["p1"]), "data")
+    with app.app_context():
+        pool = db.engine.pool
+        # Breaks the snapshot's SELECT (not the pool): the driver raises its own error.
+        with db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE properties RENAME TO properties_gone"))
+        try:
+            answer = owner.call("get-property", propertyId=site["p1"])
+            error = expect_error(answer, "internal_error")
+            assert "properties" not in error["message"] and "SELECT" not in error["message"]
+            assert pool.checkedout() == 0
+            expect(owner.call("get-tiers"), "data")  # the connection is still usable
+        finally:
+            with db.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE properties_gone RENAME TO properties"))
+    expect(owner.call("get-property", propertyId=site["p1"]), "data")
