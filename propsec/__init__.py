@@ -9,6 +9,7 @@ from flask import Flask
 
 from .config import engine_options, load_settings
 from .extensions import csrf, db, login_manager, migrate, socketio
+from .protocol import wirejson
 from .protocol.packet import Packet
 from .protocol.queue import queue_options
 from .web.sessions import SessionInterface
@@ -65,7 +66,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                         app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio"),
         cors_allowed_origins=_origin_checker(app.config["PROPSEC_CORS_ORIGINS"]),
         max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False,
-        serializer=Packet)
+        serializer=Packet, json=wirejson)
 
     from . import handlers  # noqa: F401  (registers every query)
     from .cli import register_cli

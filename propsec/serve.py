@@ -1,6 +1,8 @@
 """`python app.py`: prepare the database on first start, then serve."""
 from __future__ import annotations
 
+import gc
+
 import click
 from flask import Flask
 
@@ -22,5 +24,10 @@ def main(app: Flask) -> None:
     host, port = app.config["PROPSEC_HOST"], app.config["PROPSEC_PORT"]
     click.echo(f"propsec serving on http://{host}:{port} ({app.config['PROPSEC_ASYNC_MODE']})",
                err=True)
+    # Everything built so far (app, mappers, compiled statements, modules) lives as long as
+    # the process: moved out of the collector's way, the full collections that requests'
+    # garbage triggers no longer walk it (docs/performance.md, fix 6).
+    gc.collect()
+    gc.freeze()
     options = {"allow_unsafe_werkzeug": True} if app.config["PROPSEC_ASYNC_MODE"] == "threading" else {}
     socketio.run(app, host=host, port=port, log_output=False, **options)
