@@ -66,7 +66,7 @@ def load_target(decl: Declaration, user: Principal, data: Payload) -> PropertySh
 def run(decl: Declaration, request: Request, payload) -> dict:
     check_role(decl.allow, request.user)
     data = validate(decl, payload)
-    if "userId" in type(data).model_fields:  # (hasattr() on a pydantic model is slow)
+    if decl.checks_self:
         check_self(decl.allow, request.user, data.userId)
     with bus.request_scope():
         try:
@@ -100,7 +100,8 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
         log.error("unexpected %s while answering %s", type(exc).__name__, event)
         envelope = envelopes.error(InternalError())
     finally:
-        db.session.remove()
+        if db.session.registry.has():  # (a reading query may not have opened a session)
+            db.session.remove()
     if request_id is not None and isinstance(request_id, (str, int)) and not isinstance(request_id, bool):
         envelope["requestIdentifier"] = request_id
     return envelope

@@ -30,6 +30,8 @@ class Declaration:
     lock: bool = False
     # Events the handler may emit; documentation and the delivery tests read it.
     emits: tuple[str, ...] = field(default=())
+    # The payload names a user (`userId`) whom the SELF rule compares with the caller.
+    checks_self: bool = False
 
     def target_id(self, data: Payload) -> int | None:
         if self.target is None:
@@ -53,7 +55,8 @@ def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
 
     def register(handler: Callable) -> Callable:
         decl = Declaration(prefix + name, handler, schema, allow,
-                           tuple(prefix + a for a in aliases), target, mutates, lock, emits)
+                           tuple(prefix + a for a in aliases), target, mutates, lock, emits,
+                           checks_self="userId" in schema.model_fields)
         for wire_name in (decl.name, *decl.aliases):
             if wire_name in _REGISTRY:
                 raise RuntimeError(f"query {wire_name} declared twice")

@@ -1,22 +1,26 @@
 """The JSON module Socket.IO packets are encoded and decoded with: orjson first, the
-standard library wherever orjson refuses.
+standard library wherever orjson refuses or would read differently.
 
 python-socketio and python-engineio take a `json` module with `dumps` and `loads`; the
 standard one was a few percent of every round trip and most of a large reply's cost
-(docs/performance.md, fix 7). orjson accepts less than the standard library: integers
-beyond 64 bits, NaN and Infinity on input, lone surrogates in strings. For any value it
-refuses, the standard library answers instead, so what decodes and what fails to decode is
-exactly as before; only well-formed values take the fast path. Output differs only in
+(docs/performance.md, fix 7). orjson accepts less than the standard library (NaN and
+Infinity on input, lone surrogates, integers beyond 64 bits) and reads some integers just
+outside 64 bits as floats. For any value it refuses, and for any text holding a run of 19
+or more digits, the standard library answers instead, so what decodes, to what, and what
+fails to decode is exactly as before (tests/test_wirejson.py). Output differs only in
 form: non-ASCII characters are written as UTF-8 rather than \\u escapes (the same JSON
 text to any parser) and a non-finite float becomes null rather than the non-JSON `NaN`."""
 from __future__ import annotations
 
 import json as _stdlib
+import re
 
 import orjson
 from engineio import json as _engineio_json
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
+# A number this long may be outside 64 bits, where orjson's reading differs.
+_LONG_NUMBER = re.compile(r"\d{19}")
 
 
 def dumps(obj, **kwargs) -> str:
@@ -29,8 +33,10 @@ def dumps(obj, **kwargs) -> str:
 
 
 def loads(s, **kwargs):
-    try:
-        return orjson.loads(s)
-    except orjson.JSONDecodeError:
-        # Raises ValueError on malformed input, like python-engineio's own json module.
-        return _engineio_json.loads(s, **kwargs)
+    if not _LONG_NUMBER.search(s):
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError:
+            pass
+    # python-engineio's own json module: ValueError on malformed input, no huge integers.
+    return _engineio_json.loads(s, **kwargs)
