@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from flask_socketio import join_room, leave_room
 from pydantic import Field
 
 from ..protocol import envelopes
@@ -50,7 +49,7 @@ def subscribe(req, data: SubscriptionData):
     event = _checked(req, data)
     # Joining and replaying under the publish lock: no event can slip between the two.
     with bus.publish_scope():
-        join_room(room(event, req.user))
+        req.connection.join(room(event, req.user))
         replayed = 0 if data.since is None else bus.replay(req.connection.sid, req.user,
                                                            event, data.since)
         last = bus.last_id(req.user, event)
@@ -60,7 +59,7 @@ def subscribe(req, data: SubscriptionData):
 @websocket_query("unsubscribe", SubscriptionData, allow=Allow.ANYONE, internal=True)
 def unsubscribe(req, data: SubscriptionData):
     event = _checked(req, data)
-    leave_room(room(event, req.user))
+    req.connection.leave(room(event, req.user))
     return envelopes.status(f"unsubscribed from {event}")
 
 

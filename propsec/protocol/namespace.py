@@ -47,6 +47,12 @@ class Connection:
             raise RateLimited()
         self.tokens -= 1
 
+    def join(self, room: str) -> None:
+        socketio.server.enter_room(self.sid, room, namespace=NAMESPACE)
+
+    def leave(self, room: str) -> None:
+        socketio.server.leave_room(self.sid, room, namespace=NAMESPACE)
+
     def still_valid(self) -> bool:
         """Re-read the user (and token) now and then, so revocation reaches live sockets."""
         now = time.monotonic()
@@ -135,10 +141,10 @@ def on_disconnect(*_reason):
     CONNECTIONS.pop(request.sid, None)
 
 
-def on_event(event, *args):
-    conn = CONNECTIONS.get(request.sid)
+def on_event(sid: str, event, *args):
+    conn = CONNECTIONS.get(sid)
     if conn is None or not conn.still_valid():
-        _cut(request.sid)
+        _cut(sid)
         return envelopes.error(Unauthenticated())
     return dispatch(conn.user, conn, event, args[0] if args else None)
 
@@ -148,10 +154,21 @@ class _Queries(Namespace):
 
     (A catch-all `on_event("*")` handler would get an event literally named "*" without its
     name; Flask-SocketIO then takes the payload for the sid and raises: no acknowledgement
-    and a traceback in the log.)"""
+    and a traceback in the log.)
+
+    Queries run in an application context only. Flask-SocketIO would push a whole request
+    context for each event (a Request object, URL routing, the cookie session, teardown),
+    which was about a tenth of a get-property round trip (docs/performance.md, fix 8);
+    nothing after the connect needs it: the caller is known by sid from `CONNECTIONS`, and
+    rooms are joined through the connection. Connect and disconnect keep the request
+    context (cookie login, Flask-Login)."""
 
     def trigger_event(self, event, sid, *args):
-        return self.socketio._handle_event(on_event, event, self.namespace, sid, event, *args)
+        environ = self.server.get_environ(sid, namespace=self.namespace)
+        if not environ:
+            return None  # a connection the server no longer knows: nothing to answer
+        with environ["flask.app"].app_context():
+            return on_event(sid, event, *args)
 
 
 def register_namespace() -> None:
