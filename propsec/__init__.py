@@ -12,7 +12,6 @@ from .extensions import csrf, db, login_manager, migrate, socketio
 from .protocol import wirejson
 from .protocol.packet import Packet
 from .protocol.queue import queue_options
-from .web.sessions import SessionInterface
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -54,7 +53,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     logging.getLogger("propsec").setLevel(logging.INFO)
     for name in ("engineio.server", "socketio.server"):
         logging.getLogger(name).addFilter(_one_line)
-    app.session_interface = SessionInterface()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)

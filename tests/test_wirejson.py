@@ -78,6 +78,13 @@ def test_decoding_edge_cases_matches_the_standard_library(text):
     assert same(wire_loads(text), stdlib_loads(text))
 
 
+@pytest.mark.parametrize("text", EDGE_CASES[:6] + ['{"method": "emit", "data": [1, "x"]}'])
+def test_decoding_bytes_matches_the_standard_library(text):
+    """The Redis message queue hands its messages over as bytes."""
+    raw = text.encode("utf-8", "surrogatepass")
+    assert same(wire_loads(raw), stdlib_loads(raw))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="[]{}\":,0123456789.eE+-truefalsnNIfinity \\ud800", max_size=40))
 def test_decoding_any_text_accepts_and_refuses_what_the_standard_library_does(text):

@@ -21,6 +21,7 @@ from engineio import json as _engineio_json
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 # A number this long may be outside 64 bits, where orjson's reading differs.
 _LONG_NUMBER = re.compile(r"\d{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")  # (the Redis queue's messages arrive as bytes)
 
 
 def dumps(obj, **kwargs) -> str:
@@ -33,7 +34,8 @@ def dumps(obj, **kwargs) -> str:
 
 
 def loads(s, **kwargs):
-    if not _LONG_NUMBER.search(s):
+    long_number = _LONG_NUMBER if isinstance(s, str) else _LONG_NUMBER_BYTES
+    if not long_number.search(s):
         try:
             return orjson.loads(s)
         except orjson.JSONDecodeError:

@@ -5,7 +5,7 @@ import logging
 import time
 from collections import defaultdict, deque
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import text
@@ -118,15 +118,6 @@ def logout():
     logout_user()
     session.clear()
     return redirect(url_for("web.login"))
-
-
-@web.route("/socket.io/", methods=["GET", "POST"])
-def socketio_path():
-    """Never reached: the Socket.IO middleware answers this path before Flask does. The
-    route exists because Flask-SocketIO runs every event in a request context for this
-    path, and with no route matching it Flask builds and keeps a NotFound for each event
-    (about 9 µs of every round trip; docs/performance.md, fix 8)."""
-    abort(404)
 
 
 @web.get("/healthz")
