@@ -63,3 +63,25 @@ def test_a_failed_read_is_a_clean_error_and_returns_its_connection(app, site, co
             with db.engine.begin() as conn:
                 conn.execute(text("ALTER TABLE properties_gone RENAME TO properties"))
     expect(owner.call("get-property", propertyId=site["p1"]), "data")
+
+
+def test_a_snapshot_read_leaves_its_pooled_connection_as_it_found_it(app, site):
+    """The connection goes back to the pool idle, outside any transaction. On PostgreSQL
+    the read runs in autocommit, and the connection must be back in transaction mode, or
+    the next ORM session on it would not be atomic."""
+    with app.app_context():
+        db.engine.dispose()
+        assert targets.snapshot(site["p1"]).id == site["p1"]
+        assert db.engine.pool.checkedin() == 1  # the one connection, back in the pool
+        connection = db.engine.raw_connection()  # ... which is that connection again
+        try:
+            driver = connection.dbapi_connection
+            if db.engine.dialect.name == "postgresql":
+                import psycopg2.extensions as ext
+
+                assert driver.autocommit is False
+                assert driver.get_transaction_status() == ext.TRANSACTION_STATUS_IDLE
+            else:
+                assert not driver.in_transaction
+        finally:
+            connection.close()

@@ -64,6 +64,11 @@ class _CompiledRead:
         else:
             self.params = lambda property_id: {"property_id": property_id}
         self.engine = engine
+        # On PostgreSQL the one SELECT runs in autocommit: otherwise psycopg2 sends BEGIN
+        # before it and the pool a ROLLBACK after it, two more round trips to the server
+        # for a read that is atomic on its own. (SQLite's driver opens no transaction for
+        # a SELECT.)
+        self.autocommit = dialect.driver == "psycopg2"
 
     def fetch(self, property_id: int) -> PropertySnapshot | None:
         params = self.params(property_id)
@@ -71,12 +76,17 @@ class _CompiledRead:
         connection = None
         try:
             connection = self.engine.raw_connection()  # from the pool; back to it below
+            driver_connection = connection.dbapi_connection
+            if self.autocommit:
+                driver_connection.autocommit = True
             cursor = connection.cursor()
             try:
                 cursor.execute(self.sql, params)
                 row = cursor.fetchone()
             finally:
                 cursor.close()
+                if self.autocommit:
+                    driver_connection.autocommit = False
         except dialect.loaded_dbapi.Error as exc:
             # Unlike a Session, the raw pool hands out the driver's own errors. A connection
             # that failed may be broken (server restarted): drop it rather than pool it, and
