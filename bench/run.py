@@ -82,7 +82,7 @@ def machine(database_url: str | None) -> dict:
     else:
         database = f"SQLite {sqlite3.sqlite_version}"
     libs = ["flask", "flask-socketio", "python-socketio", "python-engineio", "eventlet", "gevent",
-            "sqlalchemy", "pydantic", "aiohttp"]
+            "sqlalchemy", "pydantic", "orjson", "aiohttp"]
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 1024 ** 2, 1),
             "python": platform.python_version(), "kernel": platform.release(),
