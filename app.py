@@ -7,6 +7,11 @@ import os
 if __name__ == "__main__":
     _mode = os.environ.get("PROPSEC_ASYNC_MODE") or "eventlet"
     if _mode == "eventlet":
+        import warnings
+
+        # eventlet announces its maintenance mode on import; it is our default all the same
+        # (the package filters the same notice for imports that do not come through here).
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
         import eventlet
 
         eventlet.monkey_patch()
