@@ -1,13 +1,20 @@
 """The `flask --app app ...` commands of contract section 11."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import Flask
+from sqlalchemy import delete, select
 
 from ..database import init_db
 from ..extensions import db
-from ..models import ROLES, User
+from ..models import ROLES, EventRecord, User
+from ..models._common import utcnow
 from ..security import hash_password, issue_token, revoke_tokens
+
+
+PRUNE_BATCH = 10_000
 
 
 def register_cli(app: Flask) -> None:
@@ -50,6 +57,28 @@ def register_cli(app: Flask) -> None:
     def revoke_tokens_command(user_id):
         """Revoke every API token of a user."""
         click.echo(f"revoked {revoke_tokens(user_id)} token(s) of {user_id}")
+
+    @app.cli.command("prune-events")
+    @click.option("--keep-days", default=30, show_default=True, type=click.IntRange(min=7),
+                  help="Keep this many days of events (at least 7, as the contract promises)")
+    def prune_events_command(keep_days):
+        """Delete events older than --keep-days, a batch per transaction.
+
+        Replay (`subscribe` with `since`) can only give back what is kept: a client away
+        for longer gets the kept events after its `since` and nothing older."""
+        cutoff = utcnow() - timedelta(days=keep_days)
+        deleted = 0
+        while True:
+            batch = (select(EventRecord.id).where(EventRecord.created_at < cutoff)
+                     .order_by(EventRecord.id).limit(PRUNE_BATCH))
+            count = db.session.execute(delete(EventRecord).where(EventRecord.id.in_(batch))
+                                       .execution_options(synchronize_session=False)).rowcount
+            db.session.commit()  # short write transactions: live requests go on meanwhile
+            deleted += count
+            if count < PRUNE_BATCH:
+                break
+            click.echo(f"  deleted {deleted:,} so far", err=True)
+        click.echo(f"deleted {deleted:,} event(s) older than {keep_days} days")
 
     @app.cli.command("seed-demo")
     @click.option("--properties", "count", default=60, show_default=True, type=click.IntRange(1))
