@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from .chart import ratio_chart
 from .servers import (BENCH_RATE_LIMIT, GENERATOR_CPU, PRIORITY, ROOT, SERVER_CPU, echo_server,
                       pinned, proc_rss_mb, propsec_server)
 
@@ -495,8 +496,13 @@ def run(profile: Profile, database_url: str | None = None, async_mode: str = "ev
     (RESULTS / f"{stamp}-{profile.name}.json").write_text(json.dumps(results, indent=1))
     partial = tuple(parts) != PARTS
     target = output or (DOC if profile is FULL and not partial else RESULTS / f"{profile.name}.md")
+    chart = target.with_suffix(".svg")
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    chart.write_text(ratio_chart(results, f"propsec against its floor: {info['date']}, "
+                                          f"{info['database']}, {results['async_mode']}"))
+    section += f"\n![Each ratio against its target]({chart.name})\n"
     write_report(target, section)
-    log(f"done in {results['seconds']} s; wrote {target}")
+    log(f"done in {results['seconds']} s; wrote {target} and {chart.name}")
     results["table"] = rows(results)
     return results
 

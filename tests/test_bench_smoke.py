@@ -38,4 +38,14 @@ def test_quick_profile_produces_every_row(tmp_path):
     assert all(r["errors"] == 0 for r in results["rtt"].values())
     text = report.read_text()
     assert "| measurement | propsec | floor | ratio | target | met |" in text
+    # The chart beside the report: one bar per measurement with a target (4 round-trip
+    # rows, fan-out, 4 growth rows, memory), linked from the report.
+    chart = (tmp_path / "performance.svg").read_text()
+    assert chart.startswith("<svg") and chart.rstrip().endswith("</svg>")
+    assert chart.count('height="18" fill="#') == 10  # the bars (the background is not one)
+    for label in ("throughput vs echo", "p99 vs echo", "vs bare room emit",
+                  "large data p50 vs 1%", "vs 300 MB"):
+        assert label in chart
+    assert "![Each ratio against its target](performance.svg)" in text
     assert "2. add-alert to 5 subscribers" in text
+
