@@ -1,8 +1,8 @@
 """A run's ratios against their targets as one SVG bar chart, written beside the report.
 
-One bar per measurement that has a target: propsec's figure divided by its floor (the
-echo, the bare room emit, the 1% data set) or, for memory, by its 300 MB budget. A tick
-marks the target on each row; a bar is green where the target is met and red where not.
+One bar per measurement that has a target (`bench.run.chart_bars` says which): propsec's
+figure divided by its floor, or by its budget. A tick marks the target on each row; a bar
+is green where the target is met and red where not.
 Plain SVG, no plotting library: it must render on GitHub and in any browser offline."""
 from __future__ import annotations
 
@@ -25,31 +25,7 @@ class Bar:
         return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
 
 
-def bars(results: dict) -> list[Bar]:
-    out = []
-    runs = results.get("rtt", {})
-    for c in (1, 16) if runs else ():
-        p, e = runs[f"propsec-{c}"], runs[f"echo-{c}"]
-        out.append(Bar(f"get-property, {c} conn: throughput vs echo",
-                       p["throughput"] / e["throughput"], 0.75, True))
-        out.append(Bar(f"get-property, {c} conn: p99 vs echo", p["p99_ms"] / e["p99_ms"], 1.5,
-                       False))
-    fp, fe = results.get("fanout_propsec"), results.get("fanout_echo")
-    if fp:
-        out.append(Bar(f"add-alert to {fp['connections']:,}: vs bare room emit",
-                       fp["median_ms"] / fe["median_ms"], 1.5, False))
-    small, large = results.get("latency_small"), results.get("latency_large")
-    for key in ("get-properties", "get-map", "get-scanned-visitors", "get-alerts") if large else ():
-        out.append(Bar(f"{key}: large data p50 vs 1%", large[key]["p50_ms"] / small[key]["p50_ms"],
-                       2.0, False))
-    if fp:
-        out.append(Bar(f"RSS, {fp['connections']:,} idle connections: vs 300 MB",
-                       fp["rss_idle_mb"] / 300, 1.0, False))
-    return out
-
-
-def ratio_chart(results: dict, title: str) -> str:
-    rows = bars(results)
+def ratio_chart(rows: list[Bar], title: str) -> str:
     scale_top = max([1.0] + [b.ratio for b in rows] + [b.target for b in rows]) * 1.1
     x = lambda value: LABEL + BAR_MAX * value / scale_top  # noqa: E731
     height = TOP + ROW * len(rows) + 36

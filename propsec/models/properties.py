@@ -24,8 +24,8 @@ class Tier(db.Model):
 
 class PropertyShape:
     """What a property offers its readers, whether it is the ORM row or the read-only
-    snapshot a reading query gets (`protocol/targets.py`): both carry the columns of
-    `SHAPE_COLUMNS` as attributes of the same names."""
+    snapshot a reading query gets (`protocol/targets.PropertySnapshot`): both carry the
+    columns these methods read as attributes of the same names."""
 
     __slots__ = ()
 
@@ -70,11 +70,6 @@ class Property(PropertyShape, db.Model):
 
     owner = relationship("User")
     tier = relationship("Tier")
-
-
-# The columns a snapshot holds: all but created_at (which no reader of a target needs).
-SHAPE_COLUMNS = ("id", "owner_id", "location", "tier_id", "x", "y", "width", "height",
-                 "status", "description")
 
 
 class AllowedUser(db.Model):

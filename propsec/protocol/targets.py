@@ -10,7 +10,7 @@ offer the same attributes and methods (`PropertyShape`)."""
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
@@ -18,19 +18,18 @@ from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..models import Property
-from ..models.properties import SHAPE_COLUMNS, PropertyShape
+from ..models.properties import PropertyShape
 
 # Built once: Session.get() builds, annotates and cache-keys a fresh SELECT on every call
 # (docs/performance.md, fix 1).
 _ROW = select(Property).where(Property.id == bindparam("property_id"))
 _ROW_FOR_UPDATE = _ROW.with_for_update()
-_SNAPSHOT = (select(*(Property.__table__.c[name] for name in SHAPE_COLUMNS))
-             .where(Property.__table__.c.id == bindparam("property_id")))
 
 
 @dataclass(frozen=True, slots=True)
 class PropertySnapshot(PropertyShape):
-    """A read-only copy of a property's row (field order = SHAPE_COLUMNS)."""
+    """A read-only copy of a property's row: its columns but created_at (which no reader
+    of a target needs), named as on the model; the SELECT below reads these fields."""
 
     id: int
     owner_id: str
@@ -42,6 +41,10 @@ class PropertySnapshot(PropertyShape):
     height: int
     status: str
     description: str
+
+
+_SNAPSHOT = (select(*(Property.__table__.c[f.name] for f in fields(PropertySnapshot)))
+             .where(Property.__table__.c.id == bindparam("property_id")))
 
 
 class _CompiledRead:
