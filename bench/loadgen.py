@@ -18,6 +18,7 @@ import asyncio
 import json
 import sys
 import time
+from datetime import datetime
 
 import aiohttp
 import socketio
@@ -235,7 +236,139 @@ async def fanout(job: dict) -> dict:
     return result
 
 
-JOBS = {"rtt": rtt, "latency": latency, "fanout": fanout}
+def _writes(job: dict, index: int) -> tuple[str, dict]:
+    """The n-th write request: propsec's event-producing queries in turn, or the floor's
+    bare emit-to-room (its payload carries the send time, for delivery latency)."""
+    if job["mode"] == "echo":
+        return "fanout", {"n": index, "sent": time.time(), "reason": "bench write"}
+    pid = job["property_ids"][index % len(job["property_ids"])]
+    kind = index % 3
+    if kind == 0:
+        return "queries.add-alert", {"propertyId": pid, "userId": "bench-staff",
+                                     "reason": "bench write"}
+    if kind == 1:
+        # (bench.dataset gives property n the camera n)
+        return "queries.add-visitor", {"propertyId": pid, "userId": "bench-visitor",
+                                       "cameraId": pid}
+    return "queries.add-auth-entry", {"propertyId": pid, "userId": "bench-staff"}
+
+
+async def _log_ids(client, after: int, until: float) -> list[int]:
+    """Every eventId in the log after `after`, through get-events (pages of 1,000)."""
+    ids: list[int] = []
+    while True:
+        answer = await client.call("queries.get-events", {"since": after, "limit": 1000},
+                                   namespace=NAMESPACE, timeout=60)
+        page = answer["data"]["events"]
+        ids += [e["eventId"] for e in page]
+        if len(page) < 1000 or time.monotonic() > until:
+            return ids
+        after = page[-1]["eventId"]
+
+
+async def write(job: dict) -> dict:
+    """Closed-loop writers spread over the servers' URLs, one subscriber (staff,
+    `events.all`) per server. Reports acknowledged writes per second, ack p50/p99, delivery
+    latency p50/p99 (propsec: the row's timestamp, taken in the writing transaction, to
+    arrival; the floor: send to arrival), and checks every subscriber against the log:
+    nothing lost, nothing twice, strictly increasing eventIds."""
+    urls, echo = job["urls"], job["mode"] == "echo"
+    pools = [Pool(url, job.get("token")) for url in urls]
+    subscribers = [(await pool.open(1))[0] for pool in pools]
+    writers = []
+    for n in range(job["writers"]):
+        writers += await pools[n % len(pools)].open(1)
+    received: list[list[tuple[int, float]]] = [[] for _ in subscribers]
+    delays: list[float] = []
+    state = {"measuring": False, "stop": False}
+
+    def on_event(bucket, payload):
+        now = time.time()
+        if echo:
+            bucket.append((payload["n"], now))
+            if state["measuring"]:
+                delays.append(now - payload["sent"])
+            return
+        bucket.append((payload["eventId"], now))
+        if state["measuring"]:
+            delays.append(now - datetime.fromisoformat(payload["timestamp"]).timestamp())
+
+    starts = []
+    for sub, bucket in zip(subscribers, received):
+        name = "events.alerts" if echo else "events.all"
+        sub.on(name, lambda p, b=bucket: on_event(b, p), namespace=NAMESPACE)
+        answer = await sub.call("join" if echo else "subscribe", {} if echo else {"id": name},
+                                namespace=NAMESPACE, timeout=60)
+        if _is_error(answer):
+            raise RuntimeError(f"subscribe failed: {answer}")
+        starts.append(0 if echo else answer["data"]["lastEventId"])
+
+    latencies: list[float] = []
+    errors, counter = 0, [0]
+    first_error: dict = {}
+
+    async def loop(client) -> None:
+        nonlocal errors
+        while not state["stop"]:
+            counter[0] += 1
+            event, payload = _writes(job, counter[0])
+            started = time.perf_counter()
+            answer = await client.call(event, payload, namespace=NAMESPACE, timeout=60)
+            if state["measuring"]:
+                latencies.append(time.perf_counter() - started)
+                if _is_error(answer):
+                    errors += 1
+                    first_error.setdefault("answer", answer)
+
+    tasks = [asyncio.create_task(loop(c)) for c in writers]
+    await asyncio.sleep(job["warmup"])
+    state["measuring"] = True
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    servers0 = [_cpu(pid) for pid in job.get("server_pids", [])]
+    await asyncio.sleep(job["duration"])
+    state["measuring"] = False
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    server_cpu = [(_cpu(pid) - c0) / wall for pid, c0 in zip(job.get("server_pids", []), servers0)]
+    state["stop"] = True
+    await asyncio.gather(*tasks)
+    total_writes = counter[0]
+
+    # Quiet: wait until no subscriber has received anything for a second.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        before = [len(b) for b in received]
+        await asyncio.sleep(1.0)
+        if [len(b) for b in received] == before:
+            break
+    check: dict = {"subscribers": len(received)}
+    if echo:
+        counts = [len(b) for b in received]
+        check.update(lost=sum(total_writes - c for c in counts), duplicates=0, out_of_order=0)
+    else:
+        logged = await _log_ids(subscribers[0], min(starts), time.monotonic() + 120)
+        lost = duplicates = disorder = 0
+        for bucket, start in zip(received, starts):
+            ids = [i for i, _ in bucket]
+            expected = [i for i in logged if i > start]
+            duplicates += len(ids) - len(set(ids))
+            disorder += sum(1 for x, y in zip(ids, ids[1:]) if y <= x)
+            lost += len(set(expected) - set(ids))
+        check.update(lost=lost, duplicates=duplicates, out_of_order=disorder,
+                     logged=len(logged))
+    for pool in pools:
+        await pool.close()
+    latencies.sort()
+    delays.sort()
+    return {"count": len(latencies), "seconds": wall, "throughput": len(latencies) / wall,
+            "p50_ms": percentile(latencies, 0.5) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3,
+            "delivery_p50_ms": percentile(delays, 0.5) * 1e3,
+            "delivery_p99_ms": percentile(delays, 0.99) * 1e3,
+            "deliveries": len(delays), "errors": errors, "first_error": first_error.get("answer"),
+            "generator_cpu": cpu / wall, "server_cpu": server_cpu, "check": check}
+
+
+JOBS = {"rtt": rtt, "latency": latency, "fanout": fanout, "write": write}
 
 
 def main() -> None:

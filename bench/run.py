@@ -434,20 +434,27 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render(results: dict, info: dict) -> str:
+def run_lines(results: dict, info: dict) -> list[str]:
+    """The report's opening: the command, the commit, the machine and the libraries."""
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
-    data = results["data"]
-    large = data.get("large", {"properties": 0, "visits": 0, "alerts": 0})
-    profile = results["profile"]
-    parts = [
+    return [
         f"Run `{results['command']}` on {info['date']} at commit `{info['commit']}` "
-        f"(profile `{profile['name']}`).",
+        f"(profile `{results['profile']['name']}`).",
         "",
         f"- Machine: {info['nproc']} cores ({info['cpu']}), {info['memory_gib']} GiB, "
         f"Linux {info['kernel']}; load average {info['load_before']:.2f} before, "
         f"{info['load_after']:.2f} after (1 min).",
         f"- Python {info['python']}; {libs}; {info['database']}; async mode "
         f"`{results['async_mode']}`.",
+    ]
+
+
+def render(results: dict, info: dict) -> str:
+    data = results["data"]
+    large = data.get("large", {"properties": 0, "visits": 0, "alerts": 0})
+    profile = results["profile"]
+    parts = [
+        *run_lines(results, info),
         f"- Placement: each server pinned to core {SERVER_CPU}, the load generator (one asyncio "
         f"process of python-socketio AsyncClients) to core {GENERATOR_CPU} (`taskset`); "
         f"rate limit `PROPSEC_RATE_LIMIT={BENCH_RATE_LIMIT}` (the default 200/100 would refuse "
@@ -503,14 +510,17 @@ raw figures in `bench/results/<time>-<profile>.json` and the servers' logs besid
 """
 
 
-def write_report(path: Path, section: str) -> None:
+def write_report(path: Path, section: str, begin: str = BEGIN, end: str = END,
+                 heading: str = "Latest results") -> None:
+    """Put `section` between the markers `begin` and `end` of the report (added at its end,
+    under `heading`, when missing)."""
     text = path.read_text() if path.exists() else SKELETON.format(begin=BEGIN, end=END)
-    if BEGIN not in text or END not in text:
-        text = text.rstrip() + f"\n\n## Latest results\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
+    if begin not in text or end not in text:
+        text = text.rstrip() + f"\n\n## {heading}\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{head}{BEGIN}\n{section}{END}{tail}")
+    path.write_text(f"{head}{begin}\n{section}{end}{tail}")
 
 
 def run(profile: Profile, database_url: str | None = None, async_mode: str = "eventlet",

@@ -118,10 +118,12 @@ class Server:
         self.stop()
 
 
-def propsec_server(database_url: str, async_mode: str, log_dir: Path) -> Server:
+def propsec_server(database_url: str, async_mode: str, log_dir: Path, **extra: str) -> Server:
+    """`extra`: more PROPSEC_* settings (a message queue for several processes)."""
     env = {"PROPSEC_DATABASE_URL": database_url, "PROPSEC_ASYNC_MODE": async_mode,
            "PROPSEC_HOST": "127.0.0.1", "PROPSEC_SEED_DEMO": "0",
-           "PROPSEC_SECRET_KEY": "bench-secret-key", "PROPSEC_RATE_LIMIT": BENCH_RATE_LIMIT}
+           "PROPSEC_SECRET_KEY": "bench-secret-key", "PROPSEC_RATE_LIMIT": BENCH_RATE_LIMIT,
+           **extra}
     return Server("propsec", [sys.executable, "app.py"], env, log_dir, "PROPSEC_PORT")
 
 

@@ -69,12 +69,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from . import handlers  # noqa: F401  (registers every query)
     from .cli import register_cli
     from .database import configure_engine
-    from .protocol.events import bus
+    from . import pipeline
     from .protocol.namespace import register_namespace
     from .web import web
 
     configure_engine(app)
-    bus.init_app(app)
+    pipeline.init_app(app)
     register_namespace()
     app.register_blueprint(web)
     register_cli(app)

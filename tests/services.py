@@ -251,6 +251,63 @@ def event_log(client: socketio.Client, event: str | None = None, since: int = 0)
         since = page[-1]["eventId"]
 
 
+def active_property(admin: socketio.Client, owner: str = "olive",
+                    location: str = "1 Test Lane") -> int:
+    """A new ACTIVE property of `owner`, registered and approved by `admin`."""
+    pid = ok(admin, "add-property", location=location, tier=1, x=0, y=0, description="",
+             clientId=owner)["id"]
+    ok(admin, "change-property-status", propertyId=pid, status="ACTIVE")
+    return pid
+
+
+def slow_alert_trigger(url: str, reason: str, seconds: float, timing: str = "BEFORE") -> None:
+    """Make PostgreSQL sleep `seconds` inside the INSERT of an alert with `reason` (BEFORE
+    the row is written, or AFTER: then the transaction already holds its id)."""
+    sql(url, f"""CREATE OR REPLACE FUNCTION propsec_test_slow_alert() RETURNS trigger
+                LANGUAGE plpgsql AS $$ BEGIN
+                  IF NEW.reason = '{reason}' THEN PERFORM pg_sleep({seconds}); END IF;
+                  RETURN NEW; END $$""")
+    sql(url, "DROP TRIGGER IF EXISTS propsec_test_slow ON alerts")
+    sql(url, f"CREATE TRIGGER propsec_test_slow {timing} INSERT ON alerts "
+             "FOR EACH ROW EXECUTE FUNCTION propsec_test_slow_alert()")
+
+
+@contextmanager
+def client_factory():
+    """`open_(server, user, *events)`: a connected client of `user` on `server`, subscribed
+    to `events`, with a `.recorder` for them; all closed at the end."""
+    opened = []
+
+    def open_(server, user, *events):
+        client = connect(server.url, server.tokens[user])
+        opened.append(client)
+        client.recorder = Recorder(client, *events)
+        for event in events:
+            assert call(client, "subscribe", {"id": event})["type"] == "status"
+        return client
+
+    try:
+        yield open_
+    finally:
+        close_all(opened)
+
+
+def until(predicate, timeout: float = 10.0) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` runs out (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def waiting_backends(url: str, condition: str) -> int:
+    """Server connections to this database currently in `condition` (pg_stat_activity)."""
+    return sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    f"AND pid <> pg_backend_pid() AND {condition}")[0][0]
+
+
 class Recorder:
     """Collects the payloads of events a client receives, thread-safely."""
 

@@ -37,7 +37,9 @@ def password_hash() -> str:
 def make_app(url: str):
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                        "PROPSEC_RATE_LIMIT": (10_000, 10_000.0),
-                       "PROPSEC_ASYNC_MODE": "threading"})
+                       "PROPSEC_ASYNC_MODE": "threading",
+                       # delivered before the acknowledgement, so tests can look at once
+                       "PROPSEC_DELIVERY_INLINE": True})
 
 
 def add_test_users() -> None:

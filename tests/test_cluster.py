@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from live import LiveServer, free_port
-from services import Recorder, call, close_all, cluster, connect, event_log, ok
+from services import (Recorder, active_property, call, client_factory, cluster, connect,
+                      event_log, ok)
 
 USERS = {"olive": "owner", "nora": "owner", "sam": "staff", "ada": "admin"}
 WRITERS_PER_PROCESS = 6
@@ -32,25 +33,8 @@ def servers(tmp_path_factory):
 
 @pytest.fixture
 def clients():
-    opened = []
-
-    def open_(server, user, *events):
-        client = connect(server.url, server.tokens[user])
-        opened.append(client)
-        client.recorder = Recorder(client, *events)
-        for event in events:
-            assert call(client, "subscribe", {"id": event})["type"] == "status"
-        return client
-
-    yield open_
-    close_all(opened)
-
-
-def new_property(admin, owner: str = "olive") -> int:
-    pid = ok(admin, "add-property", location="9 Cluster Way", tier=1, x=0, y=0,
-             description="", clientId=owner)["id"]
-    ok(admin, "change-property-status", propertyId=pid, status="ACTIVE")
-    return pid
+    with client_factory() as open_:
+        yield open_
 
 
 def event_ids(payloads: list[dict]) -> list[int]:
@@ -92,7 +76,7 @@ def test_event_ids_increase_system_wide_under_concurrent_writes(servers, clients
     a, b = servers
     watchers = [clients(server, "sam", "events.alerts") for server in (a, b)]
     owner_watcher = clients(b, "olive", "events.all")
-    pid = new_property(clients(a, "ada"))
+    pid = active_property(clients(a, "ada"))
     writers = [clients(server, "ada") for server in (a, b) for _ in range(WRITERS_PER_PROCESS)]
     total = len(writers) * ALERTS_PER_WRITER
     barrier = threading.Barrier(len(writers))
@@ -130,7 +114,7 @@ def test_event_ids_increase_system_wide_under_concurrent_writes(servers, clients
 def test_subscribe_since_replays_on_either_process(servers, clients, replay_on):
     a, b = servers
     admin_a, admin_b = clients(a, "ada"), clients(b, "ada")
-    pid = new_property(admin_a)
+    pid = active_property(admin_a)
     since = event_log(admin_a)[-1]["eventId"]
     caused = []
     for n in range(6):  # alternate the process that causes each event
@@ -161,7 +145,7 @@ def test_subscribe_since_while_the_other_process_writes(servers, clients):
     """Events of B still on their way through Redis when a client subscribes on A with
     `since` arrive once, in order: in the replay or live, never both (no gap either)."""
     a, b = servers
-    pid = new_property(clients(a, "ada"))
+    pid = active_property(clients(a, "ada"))
     writers = [clients(b, "ada") for _ in range(4)]
     stop = threading.Event()
 

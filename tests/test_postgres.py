@@ -17,7 +17,7 @@ import pytest
 from live import LiveServer
 from services import (all_at_once, call, close_all, connect, connect_many, event_log, ok,
                       postgres_database, postgres_reachable, require_postgres, seed_users, sql,
-                      start_all, stop_all)
+                      slow_alert_trigger, start_all, stop_all, until, waiting_backends)
 
 USERS = {"olive": "owner", "sam": "staff", "ada": "admin"}
 CROWD = 50
@@ -172,21 +172,6 @@ def test_more_simultaneous_writers_than_pooled_connections(postgresql_server, cr
 
 # --- a slow statement does not stall the eventlet process --------------------------------------
 
-def waiting_backends(url: str, condition: str) -> int:
-    """Server connections to this database currently in `condition` (pg_stat_activity)."""
-    return sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    f"AND pid <> pg_backend_pid() AND {condition}")[0][0]
-
-
-def until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def in_background(client, name: str, data: dict) -> dict:
     """Send one request from a thread; the dict gets `answer` and `seconds` when it returns."""
     result: dict = {}
@@ -224,12 +209,7 @@ def test_pg_sleep_in_one_request_does_not_stall_others(pg_clients):
     server, clients = pg_clients
     url = server.database_url
     pid, _ = active_property(clients["ada"])
-    sql(url, f"""CREATE OR REPLACE FUNCTION propsec_test_slow_alert() RETURNS trigger
-                LANGUAGE plpgsql AS $$ BEGIN
-                  IF NEW.reason = 'slow-query-test' THEN PERFORM pg_sleep({SLOW_SECONDS}); END IF;
-                  RETURN NEW; END $$""")
-    sql(url, "CREATE OR REPLACE TRIGGER propsec_test_slow BEFORE INSERT ON alerts "
-             "FOR EACH ROW EXECUTE FUNCTION propsec_test_slow_alert()")
+    slow_alert_trigger(url, "slow-query-test", SLOW_SECONDS)
 
     slow = in_background(clients["olive"], "add-alert",
                          {"propertyId": pid, "userId": "olive", "reason": "slow-query-test"})

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import click
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ..database import init_db
 from ..extensions import db
@@ -67,9 +67,13 @@ def register_cli(app: Flask) -> None:
         Replay (`subscribe` with `since`) can only give back what is kept: a client away
         for longer gets the kept events after its `since` and nothing older."""
         cutoff = utcnow() - timedelta(days=keep_days)
+        # The newest event always stays: on SQLite ids are rowids, and an emptied table would
+        # hand out small ids again, below what clients pass as `since`.
+        newest = db.session.scalar(select(func.max(EventRecord.id))) or 0
         deleted = 0
         while True:
-            batch = (select(EventRecord.id).where(EventRecord.created_at < cutoff)
+            batch = (select(EventRecord.id)
+                     .where(EventRecord.created_at < cutoff, EventRecord.id < newest)
                      .order_by(EventRecord.id).limit(PRUNE_BATCH))
             count = db.session.execute(delete(EventRecord).where(EventRecord.id.in_(batch))
                                        .execution_options(synchronize_session=False)).rowcount

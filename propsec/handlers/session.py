@@ -8,7 +8,8 @@ from pydantic import Field
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.errors import Forbidden, ValidationFailed
-from ..protocol.events import EVENT_NAMES, bus, room, wire_payload
+from ..pipeline import pipeline
+from ..protocol.events import EVENT_NAMES, room, wire_payload
 from ..protocol.registry import websocket_query
 from ..protocol.schemas import Cursor, Int, Payload, UserId, text
 
@@ -47,12 +48,8 @@ def session(req, data: SessionData):
 @websocket_query("subscribe", SubscriptionData, allow=Allow.ANYONE, internal=True)
 def subscribe(req, data: SubscriptionData):
     event = _checked(req, data)
-    # Joining and replaying under the publish lock: no event can slip between the two.
-    with bus.publish_scope():
-        req.connection.join(room(event, req.user))
-        replayed = 0 if data.since is None else bus.replay(req.connection.sid, req.user,
-                                                           event, data.since)
-        last = bus.last_id(req.user, event)
+    # Joined and replayed in one step against this process's tailer (pipeline/tailer.py).
+    replayed, last = pipeline().subscribe(req.connection, req.user, event, data.since)
     return envelopes.status(f"subscribed to {event}", replayed=replayed, lastEventId=last)
 
 
@@ -67,5 +64,5 @@ def unsubscribe(req, data: SubscriptionData):
 def get_events(req, data: EventsQuery):
     if data.event is not None and data.event not in EVENT_NAMES:
         raise ValidationFailed.on("event", "unknown event name")
-    records = bus.history(req.user, data.since, data.limit, data.event)
+    records = pipeline().history(req.user, data.since, data.limit, data.event)
     return envelopes.data(events=[wire_payload(r, with_name=True) for r in records])

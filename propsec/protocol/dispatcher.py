@@ -1,8 +1,11 @@
 """The one way a request flows: lookup → access → validation → handler in one
-transaction → events logged in it → commit → push → acknowledgement envelope."""
+transaction → events logged in it → commit → acknowledgement envelope. The events reach
+subscribers from the committed log (propsec/pipeline), never from here."""
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -13,11 +16,17 @@ from ..models.properties import PropertyShape
 from . import envelopes, targets
 from .access import Principal, check_owner, check_role, check_self
 from .errors import Conflict, InternalError, NotFound, ProtocolError, ValidationFailed
-from .events import PendingEvent, bus
+from ..pipeline import pipeline
+from .events import PendingEvent
 from .registry import Declaration, lookup
 from .schemas import Payload
 
 log = logging.getLogger("propsec.dispatch")
+
+# SQLite takes one writer at a time, and a writer that waits for another inside the driver
+# blocks the whole process under eventlet or gevent: changing requests of one process take
+# turns here instead. (PostgreSQL writers run side by side; nothing is locked per request.)
+_SQLITE_WRITER = threading.Lock()
 
 @dataclass
 class Request:
@@ -68,15 +77,21 @@ def run(decl: Declaration, request: Request, payload) -> dict:
     data = validate(decl, payload)
     if decl.checks_self:
         check_self(decl.allow, request.user, data.userId)
-    with bus.request_scope():
+    serialize = decl.mutates and db.engine.dialect.name == "sqlite"
+    with _SQLITE_WRITER if serialize else nullcontext():
         try:
             request.target = load_target(decl, request.user, data)
             envelope = decl.handler(request, data)
-            bus.commit(request.pending)
-            return envelope
+            if request.pending:
+                pipeline().record(request.pending)
+            if db.session.registry.has():  # a reading query may never have opened one
+                db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
+    if request.pending:
+        pipeline().committed()
+    return envelope
 
 
 def dispatch(user: Principal, connection, event: str, payload) -> dict:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, socketio
 from ..models import ApiToken, User
+from ..pipeline import pipeline
 from ..security import token_digest, user_for_token
 from .access import Principal
 from .dispatcher import dispatch
@@ -124,6 +125,7 @@ def on_connect(auth=None):
         if user is None:
             raise ConnectionRefusedError("authentication required")
         burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
+        pipeline().start()
         CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate)
         _start_sweeper()
     except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL

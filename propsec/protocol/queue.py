@@ -1,62 +1,31 @@
-"""The message queue between server processes, with a barrier that keeps events in order.
+"""The message queue between server processes (Redis).
 
-With several processes, an event caused on process B reaches A's clients through Redis and
-A's listener thread, a moment after B committed and published it. Two things must not
-overtake such an event while it is still on its way:
-
-- an event A causes itself (A pushes its own events to its clients directly), and
-- a replay: `subscribe` with `since` joins the room, then sends the log from `since`; an
-  event in flight would arrive live *and* in the replay, out of order.
-
-So whoever holds the publish lock first calls `sync()`: it publishes a marker on the channel
-and waits until A's own listener has handled it. Redis delivers a channel's messages in
-order, and every earlier event was published before the lock was taken, so by then all of
-them have been handled here."""
+Events do not travel on it: every process reads them from the shared log (propsec/pipeline).
+The queue carries what python-socketio sends between processes (a disconnect of a revoked
+connection on another process, for one) and the pipeline's wake-up hints, which this
+manager hands to the process's tailer (`on_hint`)."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import uuid
 
 import socketio
 
 log = logging.getLogger("propsec.queue")
-SYNC_TIMEOUT = 2.0
 LISTEN_RETRY_SECONDS = 1.0
 
 
-class OrderedRedisManager(socketio.RedisManager):
-    """Flask-SocketIO's Redis manager plus `sync()`. The marker travels as a `callback`
-    message, which every python-socketio process handles and ignores unless it is
-    addressed to its own host id."""
+class HintingRedisManager(socketio.RedisManager):
+    """Flask-SocketIO's Redis manager, plus wake-up hints and a steady listener retry."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._markers: dict[str, threading.Event] = {}
-
-    def sync(self, timeout: float = SYNC_TIMEOUT) -> bool:
-        """Wait until this process has handled every message published before the call."""
-        if getattr(self, "thread", None) is None:
-            return True  # not listening (no client has connected yet): nothing can be in flight
-        marker = uuid.uuid4().hex
-        self._markers[marker] = seen = threading.Event()
-        try:
-            receivers = self._publish({"method": "callback", "host_id": self.host_id,
-                                       "propsec_marker": marker})
-            if not receivers:  # Redis unreachable, or no listener subscribed: do not wait
-                return False
-            if seen.wait(timeout):
-                return True
-            log.warning("message queue listener did not catch up within %.1f s", timeout)
-            return False
-        finally:
-            self._markers.pop(marker, None)
+        self.on_hint = None  # set by the pipeline when it starts
 
     def _redis_listen_with_retries(self):
         """python-socketio's listener loop with a fixed one-second retry: upstream doubles
-        the wait after every failed attempt (up to 60 s), so after a Redis restart
-        cross-process delivery could stay off for up to a minute."""
+        the wait after every failed attempt (up to 60 s). After each reconnect the tailer is
+        woken, in case hints were lost meanwhile."""
         subscribed = False
         while True:
             try:
@@ -64,6 +33,7 @@ class OrderedRedisManager(socketio.RedisManager):
                     self._redis_connect()
                     self.pubsub.subscribe(self.channel)
                     subscribed = True
+                    self._hint()
                 yield from self.pubsub.listen()
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect and go on
                 log.warning("cannot receive from the message queue (%s); retrying in %.0f s",
@@ -71,27 +41,25 @@ class OrderedRedisManager(socketio.RedisManager):
                 subscribed = False
                 time.sleep(LISTEN_RETRY_SECONDS)
 
+    def _hint(self) -> None:
+        if self.on_hint is not None:
+            self.on_hint()
+
     def _handle_callback(self, message):
-        marker = message.get("propsec_marker")
-        if marker is None:
+        # Hints travel as `callback` messages: every python-socketio process accepts those
+        # and ignores the ones that are not addressed to it.
+        if "propsec_hint" not in message:
             return super()._handle_callback(message)
-        if message.get("host_id") == self.host_id and marker in self._markers:
-            self._markers[marker].set()
+        if message.get("host_id") != self.host_id:
+            self._hint()
         return None
 
 
 def queue_options(url: str | None, channel: str) -> dict:
-    """Keyword arguments for `socketio.init_app`: the ordered manager for Redis, Flask-SocketIO's
-    own choice for other queues (no barrier), and none at all without a queue."""
+    """Keyword arguments for `socketio.init_app`: the hinting manager for Redis, Flask-SocketIO's
+    own choice for other queues (no hints: their tailers poll), and none without a queue."""
     if not url:
         return {"message_queue": None, "client_manager": None}
     if url.startswith(("redis://", "rediss://")):
-        return {"message_queue": url, "client_manager": OrderedRedisManager(url, channel=channel)}
+        return {"message_queue": url, "client_manager": HintingRedisManager(url, channel=channel)}
     return {"message_queue": url, "channel": channel}
-
-
-def sync_queue(server) -> None:
-    """Let the queue catch up, if the Socket.IO server's manager can (see the module doc)."""
-    sync = getattr(getattr(server, "manager", None), "sync", None)
-    if sync is not None:
-        sync()

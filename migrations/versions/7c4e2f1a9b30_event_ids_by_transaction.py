@@ -1,0 +1,60 @@
+"""event ids by transaction: on PostgreSQL an event's id is its transaction's id and ordinal
+
+Revision ID: 7c4e2f1a9b30
+Revises: 5b1e0c2d9a47
+Create Date: 2026-12-01 18:40:00.000000
+
+A sequence hands out ids in insert order, but transactions commit in any order, so a reader
+could see id 11 before a late commit of id 10. From here on the default of event_log.id is
+propsec_next_event_id(): the writing transaction's xid8 shifted left by 16 bits, plus the
+row's ordinal within the transaction (a transaction-local counter). A tailer then reads
+only below pg_snapshot_xmin << 16, where no row can appear any more (propsec/pipeline/log.py).
+SQLite has one writer at a time; its rowids need no change.
+"""
+from alembic import op
+
+
+revision = '7c4e2f1a9b30'
+down_revision = '5b1e0c2d9a47'
+branch_labels = None
+depends_on = None
+
+NEXT_EVENT_ID = """
+CREATE OR REPLACE FUNCTION propsec_next_event_id() RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    n integer := coalesce(nullif(current_setting('propsec.event_ordinal', true), ''), '0')::integer;
+BEGIN
+    IF n >= 65536 THEN
+        RAISE EXCEPTION 'more than 65536 events in one transaction';
+    END IF;
+    -- transaction-local: back to 0 at the next transaction (and undone with a savepoint)
+    PERFORM set_config('propsec.event_ordinal', (n + 1)::text, true);
+    RETURN (pg_current_xact_id()::text::bigint << 16) + n;
+END $$
+"""
+
+
+def upgrade():
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(NEXT_EVENT_ID)
+    # Existing ids came from the sequence; new ones must be larger for `since` to hold.
+    op.execute("""
+        DO $$ BEGIN
+            IF (SELECT coalesce(max(id), 0) FROM event_log)
+               >= (pg_current_xact_id()::text::bigint << 16) THEN
+                RAISE EXCEPTION 'event_log ids exceed the transaction-based range';
+            END IF;
+        END $$""")
+    op.execute("ALTER TABLE event_log ALTER COLUMN id SET DEFAULT propsec_next_event_id()")
+    op.execute("DROP SEQUENCE IF EXISTS event_log_id_seq")
+
+
+def downgrade():
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("CREATE SEQUENCE event_log_id_seq OWNED BY event_log.id")
+    op.execute("SELECT setval('event_log_id_seq', greatest((SELECT max(id) FROM event_log), 1))")
+    op.execute("ALTER TABLE event_log ALTER COLUMN id SET DEFAULT nextval('event_log_id_seq')")
+    op.execute("DROP FUNCTION IF EXISTS propsec_next_event_id()")

@@ -1,0 +1,75 @@
+"""Background work: one wakeable loop per job, in every server process.
+
+Every job that runs beside the requests (the event tailer, the wake-up hints to other
+processes, and later escalation, webhook and mail delivery, the audit seal) has the same
+shape: durable rows in the database say what is to be done; any process may do it; doing it
+twice must be harmless; a process that dies leaves the rows for another. The code here is
+the part they share: a loop that sleeps until it is woken (by a commit in this process, a
+hint from another, or the poll interval running out), runs its job's `step()` in an
+application context, and survives every failure of a step with a one-line warning and a
+short pause. A step reports how soon it wants to run again (0 for "more is waiting").
+
+What a `Worker` guarantees: after `wake()`, `step()` starts again at least once (a wake-up
+during a running step is not lost); without wake-ups it runs at least every `poll`
+seconds; at most one step of a worker runs at a time."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from ..extensions import socketio
+
+log = logging.getLogger("propsec.background")
+
+FAILURE_PAUSE = 1.0
+
+
+class Worker:
+    """Runs `step()` whenever woken, or every `poll` seconds, in an app context."""
+
+    def __init__(self, name: str, step: Callable[[], float | None], poll: float):
+        self.name = name
+        self._step = step
+        self.poll = poll
+        self._app = None
+        self._event = None
+        self._started = False
+        self._start_lock = threading.Lock()
+        self.failures = 0
+
+    @property
+    def running(self) -> bool:
+        return self._started
+
+    def start(self, app) -> None:
+        """Start the loop once per process (later calls only update the app)."""
+        self._app = app
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+            self._event = socketio.server.eio.create_event()
+            socketio.start_background_task(self._run)
+
+    def wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    def _run(self) -> None:
+        delay = 0.0
+        while True:
+            if delay > 0:
+                self._event.wait(delay)
+            self._event.clear()
+            try:
+                with self._app.app_context():
+                    wanted = self._step()
+                delay = self.poll if wanted is None else min(wanted, self.poll)
+                self.failures = 0
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+                self.failures += 1
+                if self.failures == 1 or self.failures % 60 == 0:
+                    log.warning("%s: %s (retrying every %.0f s)", self.name,
+                                type(exc).__name__, FAILURE_PAUSE)
+                delay = FAILURE_PAUSE

@@ -1,0 +1,95 @@
+"""The event pipeline: from a request's transaction to every subscriber, in order.
+
+What it guarantees (contract section 8):
+- an event is a row of `event_log` written in the transaction of the change it reports;
+  nothing is pushed before that transaction commits, and a rolled-back request pushes
+  nothing;
+- each process's tailer pushes the *final* rows (log.py) in id order to its own clients,
+  so every connection receives increasing eventIds with no gaps, whichever process wrote
+  them, and `subscribe` with `since` replays exactly what a client missed;
+- nothing system-wide is locked per request: writers only insert their rows; the database
+  orders them. A queue outage costs latency, never events: hints only wake the tailers,
+  which also poll.
+
+Flow: dispatcher → `record()` (insert, in the request's transaction) → commit →
+`committed()` (wake this process's tailer and owe the other processes a hint)."""
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from ..background import Worker
+from ..extensions import socketio
+from ..protocol.events import ALL
+from . import log as event_log
+from .hints import HintSender
+from .tailer import Tailer
+
+POLL_SECONDS = 0.5
+EXTENSION = "propsec_pipeline"
+
+
+class Pipeline:
+    def __init__(self, app: Flask):
+        poll = app.config.get("PROPSEC_EVENT_POLL_SECONDS", POLL_SECONDS)
+        # In-process tests deliver in the committing request itself (no background task).
+        self.inline = bool(app.config.get("PROPSEC_DELIVERY_INLINE"))
+        self.tailer = Tailer(poll)
+        self.tail_worker = Worker("event tailer", self.tailer.step, poll)
+        self.hints = HintSender(app.config.get("PROPSEC_MESSAGE_QUEUE"),
+                                app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",
+                                lambda: getattr(socketio.server.manager, "host_id", ""))
+        self.hint_worker = Worker("wake-up hints", self.hints.step, 60.0)
+        self._app = app
+
+    def start(self) -> None:
+        """At the first connection: fix the starting cursor, start the workers."""
+        if self.tailer.cursor is None:
+            self.tailer.start()
+        if self.inline:
+            return
+        self.tail_worker.start(self._app)
+        if self.hints.enabled:
+            self.hint_worker.start(self._app)
+        manager = socketio.server.manager
+        if hasattr(manager, "on_hint"):
+            manager.on_hint = self.tail_worker.wake
+
+    def record(self, pending) -> None:
+        if pending:
+            event_log.append(pending)
+
+    def committed(self) -> None:
+        if self.inline:
+            self.tailer.pump()  # (tests: delivered before the acknowledgement)
+            return
+        self.tail_worker.wake()
+        if self.hints.enabled:
+            self.hints.owe()
+            self.hint_worker.wake()
+
+    def kick(self) -> None:
+        if self.inline:
+            self.tailer.pump()
+        else:
+            self.tail_worker.wake()
+
+    def subscribe(self, connection, user, event: str, since: int | None) -> tuple[int, int]:
+        if since is not None and since > (self.tailer.cursor or 0):
+            self.tailer.catch_up(since, self.kick)
+        return self.tailer.subscribe(connection, user, event, since)
+
+    @staticmethod
+    def history(user, since: int, limit: int, event: str | None) -> list:
+        return event_log.history(user, since, limit, event, ALL)
+
+
+def init_app(app: Flask) -> Pipeline:
+    pipeline = app.extensions[EXTENSION] = Pipeline(app)
+    return pipeline
+
+
+def pipeline() -> Pipeline:
+    return current_app.extensions[EXTENSION]
+
+
+__all__ = ["Pipeline", "init_app", "pipeline"]

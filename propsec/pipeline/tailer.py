@@ -1,0 +1,129 @@
+"""The per-process tailer: the one place that pushes events to this process's clients.
+
+It keeps `cursor`, the last id it delivered, reads the final rows after it (log.py), pushes
+each to its rooms on this process only (never through the message queue: every process
+tails the shared log itself), and moves the cursor. Reading and pushing a batch, and a
+`subscribe` joining a room and replaying up to the cursor, hold one process-local lock, so
+a subscriber gets the replay (since, cursor] and then the live rows after the cursor:
+every event once, in id order. Nothing here is shared between processes or requests."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ..extensions import db, socketio
+from ..protocol.events import ALL, NAMESPACE, room, rooms, wire_payload
+from . import log as event_log
+
+logger = logging.getLogger("propsec.pipeline")
+
+BATCH = 500
+# A row held back by a transaction still running: look again soon, then less and less often.
+FIRST_RETRY = 0.002
+# How long `subscribe` waits for this process to reach a `since` delivered by another one.
+CATCH_UP_SECONDS = 3.0
+
+
+def _reading(engine):
+    """A pooled connection for reads that need no transaction of their own: on
+    PostgreSQL in autocommit (no BEGIN/ROLLBACK round trips), each statement its own
+    snapshot."""
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
+
+
+class Tailer:
+    def __init__(self, poll: float):
+        self.cursor: int | None = None
+        self.poll = poll
+        self._lock = threading.RLock()
+        self._retry = FIRST_RETRY
+        self.delivered = 0
+        self.last_read = 0.0
+
+    def _ensure_cursor(self, connection) -> int:
+        if self.cursor is None:
+            # A new process starts at the present: older events are history (replay).
+            self.cursor = event_log.final_max(connection)
+        return self.cursor
+
+    def start(self) -> None:
+        with self._lock, _reading(db.engine) as connection:
+            self._ensure_cursor(connection)
+
+    def step(self) -> float | None:
+        """One wake-up of the background worker; returns how soon to look again."""
+        blocked = self.pump()
+        if not blocked:
+            self._retry = FIRST_RETRY
+            return None
+        wait, self._retry = self._retry, min(self._retry * 2, self.poll)
+        return wait
+
+    def pump(self) -> bool:
+        """Deliver every final row after the cursor; True when a committed row is still
+        held back behind a running transaction (PostgreSQL)."""
+        with self._lock, _reading(db.engine) as connection:
+            after = self._ensure_cursor(connection)
+            while True:
+                rows, blocked = event_log.read_final(connection, after, BATCH)
+                self.last_read = time.monotonic()
+                for row in rows:
+                    self._push(row)
+                if rows:
+                    after = self.cursor = rows[-1].id
+                    self.delivered += len(rows)
+                if blocked or len(rows) < BATCH:
+                    return blocked
+
+    @staticmethod
+    def _push(row) -> None:
+        payload = wire_payload(row)
+        server = socketio.server
+        server.emit(row.name, payload, to=rooms(row.name, row.owner_id), namespace=NAMESPACE,
+                    ignore_queue=True)
+        payload["event"] = row.name
+        server.emit(ALL, payload, to=rooms(ALL, row.owner_id), namespace=NAMESPACE,
+                    ignore_queue=True)
+
+    def catch_up(self, target: int, kick) -> None:
+        """Wait (briefly) until the cursor reaches `target`, an id some client already got
+        from another process; `kick` makes the tailer look now."""
+        with _reading(db.engine) as connection:
+            if target > event_log.newest_id(connection):
+                return  # no such event (yet): nothing to wait for
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while (self.cursor or 0) < target and time.monotonic() < deadline:
+            kick()
+            socketio.sleep(0.005)
+
+    def subscribe(self, connection, user, event: str, since: int | None) -> tuple[int, int]:
+        """Join the room and replay (since, cursor] as one step against the pushes; returns
+        (replayed count, newest eventId of this name the user may see)."""
+        with self._lock:
+            if self.cursor is None:
+                self.start()
+            connection.join(room(event, user))
+            upto = self.cursor
+            replayed = 0
+            if since is not None and since < upto:
+                replayed = self._replay(connection.sid, user, event, since, upto)
+            last = event_log.last_visible(user, event, ALL, upto)
+        return replayed, last
+
+    @staticmethod
+    def _replay(sid: str, user, event: str, since: int, upto: int) -> int:
+        count = 0
+        while True:
+            batch = event_log.history(user, since, BATCH, event, ALL, upto=upto)
+            for row in batch:
+                name = ALL if event == ALL else row.name
+                socketio.server.emit(name, wire_payload(row, with_name=event == ALL), to=sid,
+                                     namespace=NAMESPACE, ignore_queue=True)
+            count += len(batch)
+            if len(batch) < BATCH:
+                return count
+            since = batch[-1].id

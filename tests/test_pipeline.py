@@ -1,0 +1,182 @@
+"""The event pipeline (issue 10) on two `python app.py` processes sharing PostgreSQL and Redis:
+
+- many writers on both processes, subscribers on both: every event arrives once, in one
+  strictly increasing order that is the same on both processes, the same as the log and
+  the same as a `since` replay;
+- a transaction held open on purpose (a trigger that sleeps after the alert's row is
+  written): the other writers' acknowledgements are not held up by it, and the events
+  behind it are delivered in order once it commits;
+- the event ids on PostgreSQL say which transaction wrote them (no sequence), and a new
+  process starts its tailer at the present.
+
+Redis outages and PostgreSQL restarts under write load are in test_faults.py. Skips (or,
+with PROPSEC_REQUIRE_SERVICES=1, fails) without PostgreSQL and Redis."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from propsec.models import CAMERA
+from services import (Recorder, active_property, call, client_factory, cluster, event_log, ok,
+                      slow_alert_trigger, sql, until, waiting_backends)
+
+USERS = {"olive": "owner", "nora": "owner", "sam": "staff", "ada": "admin"}
+WRITERS_PER_PROCESS = 8
+WRITES_PER_WRITER = 12
+SLOW_SECONDS = 3.0
+FAST_ENOUGH = 1.0  # an acknowledgement that waited for the slow transaction took 3 s
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    with cluster(tmp_path_factory.mktemp("pipeline"), "pipeline", USERS, 2) as pair:
+        yield pair
+
+
+@pytest.fixture
+def opened():
+    with client_factory() as open_:
+        yield open_
+
+
+def camera_of(admin, pid: int) -> int:
+    return ok(admin, "add-equipment", propertyId=pid, equipmentType=CAMERA,
+              description="gate camera")["id"]
+
+
+def ids_of(payloads) -> list[int]:
+    return [p["eventId"] for p in payloads]
+
+
+def settled(recorder, count: int, timeout: float = 30) -> list[dict]:
+    recorder.wait(lambda r: len(r.payloads()) >= count, timeout)
+    time.sleep(0.5)  # a moment more for anything twice
+    return recorder.payloads()
+
+
+def write_concurrently(writers, work) -> list:
+    """Run work(n, writer) on a thread per writer, started together; their failures."""
+    barrier = threading.Barrier(len(writers))
+    failures: list = []
+
+    def run(n, writer):
+        barrier.wait(30)
+        failures.extend(work(n, writer))
+
+    threads = [threading.Thread(target=run, args=(n, w)) for n, w in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return failures
+
+
+def test_many_writers_on_both_processes_one_order_everywhere(servers, opened):
+    a, b = servers
+    admin = opened(a, "ada")
+    pid = active_property(admin)
+    camera = camera_of(admin, pid)
+    start = event_log(admin)[-1]["eventId"]
+    watchers = [opened(server, "sam", "events.all") for server in (a, b)]
+    owners = [opened(server, "olive", "events.all") for server in (a, b)]
+    others = [opened(server, "nora", "events.all") for server in (a, b)]
+    writers = [opened(server, user) for server in (a, b) for user in ("ada", "sam")
+               for _ in range(WRITERS_PER_PROCESS // 2)]
+
+    def work(n, writer):
+        failed = []
+        for i in range(WRITES_PER_WRITER):
+            query, data = [("add-alert", {"propertyId": pid, "userId": "olive",
+                                          "reason": f"w{n}-{i}"}),
+                           ("add-visitor", {"propertyId": pid, "userId": f"v{n}",
+                                            "cameraId": camera}),
+                           ("add-auth-entry", {"propertyId": pid, "userId": "olive"})][i % 3]
+            answer = call(writer, query, data)
+            if answer["type"] != "success":
+                failed.append(answer)
+        return failed
+
+    assert write_concurrently(writers, work) == []
+    logged = ids_of(e for e in event_log(admin, since=start))
+    # alert: 1 event, visit: 2 (visits, scanned), authorized entry: 1
+    assert len(logged) == len(writers) * WRITES_PER_WRITER * 4 // 3
+    assert logged == sorted(logged) and len(set(logged)) == len(logged)
+    for recorder in [w.recorder for w in watchers + owners]:
+        assert ids_of(settled(recorder, len(logged))) == logged
+    assert all(o.recorder.payloads() == [] for o in others)  # not nora's property
+
+    # A newcomer on either process replaying from `start` gets the very same sequence.
+    for server in (a, b):
+        late = opened(server, "sam")
+        late.recorder = Recorder(late, "events.all")
+        answer = call(late, "subscribe", {"id": "events.all", "since": start})
+        assert answer["data"]["replayed"] == len(logged), answer
+        assert answer["data"]["lastEventId"] == logged[-1]
+        assert ids_of(settled(late.recorder, len(logged))) == logged
+
+
+def test_a_transaction_held_open_delays_only_its_own_ack(servers, opened):
+    a, b = servers
+    url = a.database_url
+    admin = opened(a, "ada")
+    pid = active_property(admin)
+    # AFTER INSERT: the slow request has written its alert (so holds a transaction id) and
+    # sleeps before it writes its event and commits.
+    slow_alert_trigger(url, "held", SLOW_SECONDS, timing="AFTER")
+    try:
+        watchers = [opened(server, "sam", "events.alerts") for server in (a, b)]
+        slow_writer, *writers = [opened(server, "ada") for server in (a, b, a, b, a)]
+        slow: dict = {}
+
+        def held():
+            started = time.monotonic()
+            slow["answer"] = call(slow_writer, "add-alert",
+                                  {"propertyId": pid, "userId": "olive", "reason": "held"})
+            slow["seconds"] = time.monotonic() - started
+
+        thread = threading.Thread(target=held)
+        thread.start()
+        assert until(lambda: sleeping(url) == 1), "the held transaction never started"
+        acks, reasons = [], []
+        for n, writer in enumerate(writers * 3):
+            started = time.monotonic()
+            ok(writer, "add-alert", propertyId=pid, userId="olive", reason=f"meanwhile-{n}")
+            acks.append(time.monotonic() - started)
+            reasons.append(f"meanwhile-{n}")
+        still_held = sleeping(url) == 1
+        delivered_meanwhile = [w.recorder.payloads() for w in watchers]
+        thread.join(30)
+
+        assert max(acks) < FAST_ENOUGH, acks
+        assert still_held, "the other writes should have finished inside the held transaction"
+        # Their events wait behind the older, still running transaction: nothing overtakes it.
+        assert delivered_meanwhile == [[], []]
+        assert slow["answer"]["type"] == "success" and slow["seconds"] >= SLOW_SECONDS - 0.2
+        logged = [e for e in event_log(admin, "events.alerts") if e["propertyId"] == pid]
+        assert [e["reason"] for e in logged] == ["held"] + reasons
+        for watcher in watchers:
+            got = settled(watcher.recorder, len(logged))
+            assert ids_of(got) == ids_of(logged)
+    finally:
+        sql(url, "DROP TRIGGER IF EXISTS propsec_test_slow ON alerts")
+
+
+def test_event_ids_name_their_transaction(servers, opened):
+    a, _ = servers
+    admin = opened(a, "ada")
+    pid = active_property(admin)
+    camera = camera_of(admin, pid)
+    # two events in one transaction
+    ok(admin, "add-visitor", propertyId=pid, userId="visitor-1", cameraId=camera)
+    visit, scanned = event_log(admin)[-2:]
+    assert (visit["event"], scanned["event"]) == ("events.visits", "events.scanned")
+    assert scanned["eventId"] == visit["eventId"] + 1
+    assert visit["eventId"] >> 16 == scanned["eventId"] >> 16  # the same transaction
+    assert sql(a.database_url, "SELECT count(*) FROM pg_class WHERE relname = 'event_log_id_seq'") \
+        == [(0,)]
+
+
+def sleeping(url: str) -> int:
+    return waiting_backends(url, "wait_event = 'PgSleep'")
