@@ -6,8 +6,10 @@ to propsec:
 
 - `echo`: the acknowledgement is the argument, untouched (the round-trip floor);
 - `join`: puts the connection in the room `fanout` (acknowledged);
-- `fanout`: emits its argument as event `events.alerts` to the room `fanout`, then
-  acknowledges (the fan-out floor: one bare room emit of the same payload).
+- `fanout`: emits its argument as event `events.alerts` to the room `fanout` (`copies`
+  times, default once), then acknowledges (the fan-out floor: one bare room emit of the
+  same payload; the write floor: as many emits as the propsec request it stands for makes
+  events).
 
 GET /healthz answers 200 once it is up. No authentication, no database: only the
 framework's own cost."""
@@ -57,7 +59,9 @@ def join(data=None):
 
 @socketio.on("fanout", namespace=NAMESPACE)
 def fanout(data=None):
-    socketio.emit("events.alerts", data, to=ROOM, namespace=NAMESPACE)
+    copies = data.get("copies", 1) if isinstance(data, dict) else 1
+    for _ in range(copies):
+        socketio.emit("events.alerts", data, to=ROOM, namespace=NAMESPACE)
     return {"type": "success"}
 
 

@@ -236,13 +236,19 @@ async def fanout(job: dict) -> dict:
     return result
 
 
+# Events per write: add-alert 1; add-visitor 2 (visits, scanned); add-auth-entry by a
+# stranger 2 (auth-entries, alerts).
+WRITE_EVENTS = (1, 2, 2)
+
+
 def _writes(job: dict, index: int) -> tuple[str, dict]:
     """The n-th write request: propsec's event-producing queries in turn, or the floor's
     bare emit-to-room (its payload carries the send time, for delivery latency)."""
-    if job["mode"] == "echo":
-        return "fanout", {"n": index, "sent": time.time(), "reason": "bench write"}
-    pid = job["property_ids"][index % len(job["property_ids"])]
     kind = index % 3
+    if job["mode"] == "echo":  # as many events as propsec's request of the same turn makes
+        return "fanout", {"n": index, "sent": time.time(), "reason": "bench write",
+                          "copies": WRITE_EVENTS[kind]}
+    pid = job["property_ids"][index % len(job["property_ids"])]
     if kind == 0:
         return "queries.add-alert", {"propertyId": pid, "userId": "bench-staff",
                                      "reason": "bench write"}
@@ -343,8 +349,8 @@ async def write(job: dict) -> dict:
             break
     check: dict = {"subscribers": len(received)}
     if echo:
-        counts = [len(b) for b in received]
-        check.update(lost=sum(total_writes - c for c in counts), duplicates=0, out_of_order=0)
+        sent = sum(WRITE_EVENTS[n % 3] for n in range(1, total_writes + 1))
+        check.update(lost=sum(sent - len(b) for b in received), duplicates=0, out_of_order=0)
     else:
         logged = await _log_ids(subscribers[0], min(starts), time.monotonic() + 120)
         lost = duplicates = disorder = 0

@@ -1,10 +1,11 @@
 """propsec's write benchmark: `python -m bench.write [--quick] [--database-url URL]`.
 
-Event-producing requests (`add-alert`, `add-visitor`, `add-auth-entry` in turn) from 8 and
-32 writer connections in a closed loop, with one staff subscriber to `events.all` on every
-server process, against the floor: a bare Flask-SocketIO handler that emits its argument
-to a room and acknowledges (`bench/echo_server.py`'s `fanout`), driven the same way in the
-same run, the two taking turns round by round. Set-ups: SQLite with one process; and, with
+Event-producing requests (`add-alert`, `add-visitor`, `add-auth-entry` in turn: 1, 2 and 2
+events) from 8 and 32 writer connections in a closed loop, with one staff subscriber to
+`events.all` on every server process, against the floor: a bare Flask-SocketIO handler that
+emits its argument to a room as many times as the propsec request makes events, and
+acknowledges (`bench/echo_server.py`'s `fanout`), driven the same way in the same run, the
+two taking turns round by round. Set-ups: SQLite with one process; and, with
 `--database-url`, PostgreSQL with one process and two processes sharing PostgreSQL and
 Redis (`--redis-url`, default the local one), their writers spread over both.
 
@@ -170,10 +171,11 @@ def render(results: dict, info: dict) -> str:
         f"set-up too), the load generator to core {GENERATOR_CPU}; the database server "
         f"unpinned. Each run: {profile['seconds']} s measured after {profile['warmup']} s "
         f"warm-up, {profile['rounds']} rounds taking turns with the floor, medians.",
-        "- Writes: `add-alert`, `add-visitor`, `add-auth-entry` in turn on "
-        f"{profile['properties']} properties (the floor: one bare emit to a room, then the "
-        "acknowledgement). Delivery: from the event row's timestamp (taken in the writing "
-        "transaction, before its commit) to its arrival at the subscriber; the floor's from "
+        "- Writes: `add-alert` (1 event), `add-visitor` (2) and `add-auth-entry` by a "
+        f"stranger (2: the entry and its alert) in turn on {profile['properties']} "
+        "properties; the floor emits as many events to a room, then acknowledges. "
+        "Delivery: from the event row's timestamp (taken in the writing transaction, "
+        "before its commit) to its arrival at the subscriber; the floor's from "
         "the send. Check: each subscriber's eventIds against the log (`get-events`).",
         "",
         markdown_table(["set-up", "writes/s", "floor writes/s", "ratio", "target", "met",

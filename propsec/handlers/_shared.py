@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 
 from ..extensions import db
 from ..models import REMOVED, Property, User
@@ -25,6 +25,11 @@ def property_rows(query: Select) -> list[dict]:
     result = db.session.connection().execute(query)
     keys = tuple(result.keys())
     return [dict(zip(keys, row)) for row in result]
+
+
+def update_property(property_id: int, **columns) -> None:
+    """Change columns of a query's target (the target itself is a read-only snapshot)."""
+    db.session.execute(update(Property).where(Property.id == property_id).values(**columns))
 
 
 def visible_properties(user: Principal | None = None, *columns) -> Select:

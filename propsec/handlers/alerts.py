@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import Field
 from sqlalchemy import select, update
 
+from .. import sql
 from ..extensions import db
 from ..models import Alert
 from ..models._common import utcnow
@@ -31,14 +32,17 @@ class AlertRef(Payload):
     alertId: Id
 
 
-def raise_alert(req, user_id: str, reason: str) -> Alert:
-    """Store an alert on the target property and announce it; add-auth-entry shares this."""
-    alert = Alert(property_id=req.target.id, user_id=user_id, reason=reason)
-    db.session.add(alert)
-    db.session.flush()
+_NEW_ALERT = sql.inserting(Alert.__table__, "property_id", "user_id", "reason", "timestamp")
+
+
+def raise_alert(req, user_id: str, reason: str) -> int:
+    """Store an alert on the target property and announce it; add-auth-entry shares this.
+    Returns the alert's id."""
+    alert_id = _NEW_ALERT.scalar(sql.in_transaction(), property_id=req.target.id,
+                                 user_id=user_id, reason=reason, timestamp=utcnow())
     req.emit("events.alerts", req.target, propertyId=req.target.id, user=user_id,
-             alertId=alert.id, reason=reason)
-    return alert
+             alertId=alert_id, reason=reason)
+    return alert_id
 
 
 def alert_property(data: AlertRef) -> int:
@@ -63,7 +67,7 @@ def get_alerts(req, data: AlertsQuery):
 @websocket_query("add-alert", NewAlert, allow=Allow.OWNER, target="propertyId", mutates=True,
                  emits=("events.alerts",))
 def add_alert(req, data: NewAlert):
-    return envelopes.success("alert raised", id=raise_alert(req, data.userId, data.reason).id)
+    return envelopes.success("alert raised", id=raise_alert(req, data.userId, data.reason))
 
 
 @websocket_query("acknowledge-alert", AlertRef, allow=Allow.STAFF, target=alert_property,

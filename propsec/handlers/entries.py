@@ -1,8 +1,11 @@
 """Door scanners: who came in, and whether they were allowed to."""
 from __future__ import annotations
 
-from ..extensions import db
+from sqlalchemy import bindparam, select
+
+from .. import sql
 from ..models import AllowedUser, AuthEntry
+from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.registry import websocket_query
@@ -10,6 +13,10 @@ from ..protocol.schemas import PropertyRef, UserId
 from .alerts import AlertsQuery, newest_first, raise_alert
 
 UNAUTHORIZED = "unauthorized-entry"
+_ALLOWED = sql.Prepared(select(AllowedUser.user_id).where(
+    AllowedUser.property_id == bindparam("property_id"),
+    AllowedUser.user_id == bindparam("user_id")))
+_NEW_ENTRY = sql.inserting(AuthEntry.__table__, "property_id", "user_id", "authorized", "timestamp")
 
 
 class NewEntry(PropertyRef):
@@ -25,13 +32,13 @@ def get_auth_entries(req, data: AlertsQuery):
                  emits=("events.auth-entries", "events.alerts"))
 def add_auth_entry(req, data: NewEntry):
     prop = req.target
+    cursor = sql.in_transaction()
     authorized = (data.userId == prop.owner_id
-                  or db.session.get(AllowedUser, (prop.id, data.userId)) is not None)
-    entry = AuthEntry(property_id=prop.id, user_id=data.userId, authorized=authorized)
-    db.session.add(entry)
-    db.session.flush()
+                  or _ALLOWED.first(cursor, property_id=prop.id, user_id=data.userId) is not None)
+    entry_id = _NEW_ENTRY.scalar(cursor, property_id=prop.id, user_id=data.userId,
+                                 authorized=authorized, timestamp=utcnow())
     req.emit("events.auth-entries", prop, propertyId=prop.id, clientId=data.userId,
              authorized=authorized)
-    extra = {} if authorized else {"alertId": raise_alert(req, data.userId, UNAUTHORIZED).id}
+    extra = {} if authorized else {"alertId": raise_alert(req, data.userId, UNAUTHORIZED)}
     return envelopes.success("entry recorded" if authorized else "unauthorized entry: alert raised",
-                             authorized=authorized, id=entry.id, **extra)
+                             authorized=authorized, id=entry_id, **extra)

@@ -7,12 +7,12 @@ from ..protocol.access import Allow
 from ..protocol.errors import Conflict
 from ..protocol.registry import websocket_query
 from ..protocol.schemas import Page, PropertyRef
-from ._shared import PROPERTY_COLUMNS, page, property_rows, with_status
+from ._shared import PROPERTY_COLUMNS, page, property_rows, update_property, with_status
 
 
 def _set_status(req, status: str, *events: str) -> dict:
     prop = req.target
-    prop.status = status
+    update_property(prop.id, status=status)
     for event in events:
         req.emit(event, prop, propertyId=prop.id)
     return envelopes.success(f"property {prop.id} is now {status}")

@@ -14,7 +14,7 @@ from ..protocol.errors import Forbidden, ValidationFailed
 from ..protocol.registry import websocket_query
 from ..protocol.schemas import (Coordinate, Description, Extent, Id, Int, Location, Page,
                                 Payload, PropertyRef, UserId, text)
-from ._shared import page, property_rows, visible_properties
+from ._shared import page, property_rows, update_property, visible_properties
 
 
 class NewProperty(Payload):
@@ -63,8 +63,8 @@ def change(req, event: str, values: dict, **extra) -> dict:
     """Apply an admin's edit to the target property (wire names as keys) and announce it,
     with any `extra` payload fields the event carries beside the new values."""
     prop = req.target
-    for name, value in values.items():
-        setattr(prop, "tier_id" if name == "tier" else name, value)
+    update_property(prop.id, **{"tier_id" if name == "tier" else name: value
+                                for name, value in values.items()})
     req.emit(event, prop, propertyId=prop.id, **values, **extra)
     return envelopes.success(f"property {prop.id} updated")
 

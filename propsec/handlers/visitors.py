@@ -4,10 +4,12 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from pydantic import Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
+from .. import sql
 from ..extensions import db
 from ..models import CAMERA, Equipment, Visit
+from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.errors import ValidationFailed
@@ -16,6 +18,10 @@ from ..protocol.schemas import Day, Id, PropertyRef, UserId
 from ._shared import days_ago
 
 MAX_RANGE_DAYS = 365
+_CAMERA = sql.Prepared(select(Equipment.id).where(
+    Equipment.id == bindparam("camera_id"), Equipment.property_id == bindparam("property_id"),
+    Equipment.type_id == CAMERA))
+_NEW_VISIT = sql.inserting(Visit.__table__, "property_id", "camera_id", "user_id", "timestamp")
 
 
 class NewVisit(PropertyRef):
@@ -39,16 +45,15 @@ class DayRange(PropertyRef):
 @websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
                  emits=("events.visits", "events.scanned"))
 def add_visitor(req, data: NewVisit):
-    camera = db.session.get(Equipment, data.cameraId)
-    if camera is None or camera.property_id != req.target.id or camera.type_id != CAMERA:
+    cursor = sql.in_transaction()
+    if _CAMERA.first(cursor, camera_id=data.cameraId, property_id=req.target.id) is None:
         raise ValidationFailed.on("cameraId", "is not a camera of this property")
-    visit = Visit(property_id=req.target.id, camera_id=camera.id, user_id=data.userId)
-    db.session.add(visit)
-    db.session.flush()
+    visit_id = _NEW_VISIT.scalar(cursor, property_id=req.target.id, camera_id=data.cameraId,
+                                 user_id=data.userId, timestamp=utcnow())
     req.emit("events.visits", req.target, propertyId=req.target.id, clientId=data.userId)
     req.emit("events.scanned", req.target, propertyId=req.target.id, clientId=data.userId,
-             cameraId=camera.id)
-    return envelopes.success("visit recorded", id=visit.id)
+             cameraId=data.cameraId)
+    return envelopes.success("visit recorded", id=visit_id)
 
 
 @websocket_query("get-weekly-visitors", PropertyRef, allow=Allow.OWNER, target="propertyId")

@@ -33,7 +33,7 @@ class Pipeline:
         poll = app.config.get("PROPSEC_EVENT_POLL_SECONDS", POLL_SECONDS)
         # In-process tests deliver in the committing request itself (no background task).
         self.inline = bool(app.config.get("PROPSEC_DELIVERY_INLINE"))
-        self.tailer = Tailer(poll)
+        self.tailer = Tailer(poll, hold_connection=not self.inline)
         self.tail_worker = Worker("event tailer", self.tailer.step, poll)
         self.hints = HintSender(app.config.get("PROPSEC_MESSAGE_QUEUE"),
                                 app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",

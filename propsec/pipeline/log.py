@@ -17,8 +17,12 @@ rows are delivered or replayed, so a connection never receives id N and later a 
   gives the whole argument."""
 from __future__ import annotations
 
-from sqlalchemy import Select, func, insert, literal_column, select
+from datetime import datetime
+from typing import NamedTuple
 
+from sqlalchemy import Select, bindparam, func, literal_column, select
+
+from .. import sql
 from ..extensions import db
 from ..models import EventRecord
 from ..models._common import utcnow
@@ -26,10 +30,27 @@ from ..models._common import utcnow
 ORDINAL_BITS = 16
 _T = EventRecord.__table__
 _COLUMNS = (_T.c.id, _T.c.name, _T.c.owner_id, _T.c.payload, _T.c.created_at)
-_APPEND = insert(_T)
 # Evaluated once per statement (an InitPlan), in the statement's own snapshot.
 _PG_HORIZON = literal_column(
     f"(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {ORDINAL_BITS})")
+_APPEND = sql.inserting(_T, "name", "property_id", "owner_id", "payload", "created_at",
+                        returning_id=False)
+_AFTER = select(*_COLUMNS).where(_T.c.id > bindparam("after")).order_by(_T.c.id).limit(
+    bindparam("limit"))
+_READ = {"postgresql": sql.Prepared(_AFTER.add_columns(_PG_HORIZON.label("horizon"))),
+         "sqlite": sql.Prepared(_AFTER)}
+_FINAL_MAX = {"postgresql": sql.Prepared(select(func.coalesce(func.max(_T.c.id), 0))
+                                         .where(_T.c.id < _PG_HORIZON)),
+              "sqlite": sql.Prepared(select(func.coalesce(func.max(_T.c.id), 0)))}
+_NEWEST = sql.Prepared(select(func.coalesce(func.max(_T.c.id), 0)))
+
+
+class LogRow(NamedTuple):
+    id: int
+    name: str
+    owner_id: str
+    payload: dict
+    created_at: datetime
 
 
 def _horizon(dialect_name: str):
@@ -39,37 +60,29 @@ def _horizon(dialect_name: str):
 def append(pending) -> None:
     """Insert the request's events in its own transaction (ids from the database)."""
     now = utcnow()
-    rows = [{"name": e.name, "property_id": e.property_id, "owner_id": e.owner_id,
-             "payload": e.payload, "created_at": now} for e in pending]
-    db.session.execute(_APPEND, rows if len(rows) > 1 else rows[0])
+    _APPEND.run_many(sql.in_transaction(), [
+        {"name": e.name, "property_id": e.property_id, "owner_id": e.owner_id,
+         "payload": e.payload, "created_at": now} for e in pending])
 
 
-def read_final(connection, after: int, limit: int) -> tuple[list, bool]:
+def read_final(cursor, after: int, limit: int) -> tuple[list[LogRow], bool]:
     """Final rows with id > `after`, oldest first, at most `limit`; and whether a committed
     row past the horizon was seen (a transaction still running holds it back)."""
-    horizon = _horizon(connection.dialect.name)
-    query = select(*_COLUMNS).where(_T.c.id > after).order_by(_T.c.id).limit(limit)
-    if horizon is None:
-        return list(connection.execute(query)), False
-    rows = list(connection.execute(query.add_columns(horizon.label("horizon"))))
-    if not rows:
-        return [], False
-    limit_id = rows[0].horizon
-    final = [r for r in rows if r.id < limit_id]
+    rows = _READ[cursor.engine.dialect.name].all(cursor, after=after, limit=limit)
+    if not rows or len(rows[0]) == len(_COLUMNS):  # SQLite: every committed row is final
+        return [LogRow(*r) for r in rows], False
+    horizon = rows[0][-1]
+    final = [LogRow(*r[:-1]) for r in rows if r[0] < horizon]
     return final, len(final) < len(rows)
 
 
-def final_max(connection) -> int:
+def final_max(cursor) -> int:
     """The largest final id (0 for an empty log): where a new tailer starts."""
-    query = select(func.coalesce(func.max(_T.c.id), 0))
-    horizon = _horizon(connection.dialect.name)
-    if horizon is not None:
-        query = query.where(_T.c.id < horizon)
-    return connection.execute(query).scalar_one()
+    return _FINAL_MAX[cursor.engine.dialect.name].scalar(cursor)
 
 
-def newest_id(connection) -> int:
-    return connection.execute(select(func.coalesce(func.max(_T.c.id), 0))).scalar_one()
+def newest_id(cursor) -> int:
+    return _NEWEST.scalar(cursor)
 
 
 def visible_to(user, query: Select) -> Select:

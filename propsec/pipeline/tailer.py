@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 
-from ..extensions import db, socketio
+from ..extensions import socketio
+from ..sql import Held, autocommit
 from ..protocol.events import ALL, NAMESPACE, room, rooms, wire_payload
 from . import log as event_log
 
@@ -25,34 +26,26 @@ FIRST_RETRY = 0.002
 CATCH_UP_SECONDS = 3.0
 
 
-def _reading(engine):
-    """A pooled connection for reads that need no transaction of their own: on
-    PostgreSQL in autocommit (no BEGIN/ROLLBACK round trips), each statement its own
-    snapshot."""
-    connection = engine.connect()
-    if engine.dialect.name == "postgresql":
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-    return connection
-
-
 class Tailer:
-    def __init__(self, poll: float):
+    def __init__(self, poll: float, hold_connection: bool = True):
         self.cursor: int | None = None
         self.poll = poll
         self._lock = threading.RLock()
         self._retry = FIRST_RETRY
         self.delivered = 0
         self.last_read = 0.0
+        # The background pump keeps a connection; inline delivery (tests) takes one each time.
+        self._held = Held() if hold_connection else None
 
-    def _ensure_cursor(self, connection) -> int:
+    def _ensure_cursor(self, reader) -> int:
         if self.cursor is None:
             # A new process starts at the present: older events are history (replay).
-            self.cursor = event_log.final_max(connection)
+            self.cursor = event_log.final_max(reader)
         return self.cursor
 
     def start(self) -> None:
-        with self._lock, _reading(db.engine) as connection:
-            self._ensure_cursor(connection)
+        with self._lock, autocommit() as reader:
+            self._ensure_cursor(reader)
 
     def step(self) -> float | None:
         """One wake-up of the background worker; returns how soon to look again."""
@@ -66,10 +59,10 @@ class Tailer:
     def pump(self) -> bool:
         """Deliver every final row after the cursor; True when a committed row is still
         held back behind a running transaction (PostgreSQL)."""
-        with self._lock, _reading(db.engine) as connection:
-            after = self._ensure_cursor(connection)
+        with self._lock, (self._held.cursor() if self._held else autocommit()) as reader:
+            after = self._ensure_cursor(reader)
             while True:
-                rows, blocked = event_log.read_final(connection, after, BATCH)
+                rows, blocked = event_log.read_final(reader, after, BATCH)
                 self.last_read = time.monotonic()
                 for row in rows:
                     self._push(row)
@@ -92,8 +85,8 @@ class Tailer:
     def catch_up(self, target: int, kick) -> None:
         """Wait (briefly) until the cursor reaches `target`, an id some client already got
         from another process; `kick` makes the tailer look now."""
-        with _reading(db.engine) as connection:
-            if target > event_log.newest_id(connection):
+        with autocommit() as reader:
+            if target > event_log.newest_id(reader):
                 return  # no such event (yet): nothing to wait for
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while (self.cursor or 0) < target and time.monotonic() < deadline:

@@ -34,7 +34,7 @@ class Request:
 
     user: Principal
     connection: object  # namespace.Connection; internal events use it
-    # The ORM row for queries that change something, a snapshot for readers (targets.py).
+    # The target property's columns (targets.py), read in the transaction for writers.
     target: PropertyShape | None = None
     pending: list[PendingEvent] = field(default_factory=list)
 
@@ -62,7 +62,7 @@ def load_target(decl: Declaration, user: Principal, data: Payload) -> PropertySh
     property_id = decl.target_id(data)
     if property_id is None:
         return None
-    prop = (targets.row(property_id, for_update=decl.lock) if decl.mutates
+    prop = (targets.in_transaction(property_id, for_update=decl.lock) if decl.mutates
             else targets.snapshot(property_id))
     if prop is None:
         raise NotFound(f"property {property_id} not found")

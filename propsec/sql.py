@@ -1,0 +1,234 @@
+"""Hot-path statements: compiled once per engine, run straight on the driver's cursor.
+
+Each execution through the ORM session, or even Core's `Connection.execute`, costs tens of
+microseconds of bookkeeping (cache keys, execution contexts, result metadata, unit of
+work), several times the database's own work for a one-row statement. The request paths
+that run all the time (a query's target property, the writes that raise alerts, visits
+and entries, appending events, the tailer reading the log) run a handful of fixed
+statements, so each is a `Prepared`: built once as a Core statement, compiled once per
+engine, with SQLAlchemy's own bind and result processors for the types that need them
+(dates on SQLite, JSON), and executed on a DBAPI cursor.
+
+Where the cursor comes from:
+- `in_transaction()`: the request's own transaction (the ORM session's connection), so a
+  prepared statement and the session's work commit or roll back together;
+- `autocommit()`: a pooled connection for one-statement reads outside any transaction
+  (on PostgreSQL in autocommit: no BEGIN/ROLLBACK round trips).
+
+Driver errors come out as SQLAlchemy's (`DBAPIError.instance`), with a connection that was
+lost invalidated, so the dispatcher answers them as it answers the ORM's."""
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from .extensions import db
+
+
+class _Compiled:
+    def __init__(self, statement, engine: Engine):
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        processors = compiled._bind_processors
+        names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
+        self.positional = dialect.positional
+        self.names = names
+        # Values the statement carries itself (a literal such as coalesce(max(id), 0)'s 0).
+        self.fixed = {n: compiled.binds[n].effective_value for n in names
+                      if n in compiled.binds and not compiled.binds[n].required}
+        self.bind = [(n, processors[n]) for n in names if n in processors]
+        columns = getattr(statement, "selected_columns", None) or []
+        if getattr(statement, "_returning", None):
+            columns = statement._returning
+        self.result = [(i, p) for i, p in enumerate(
+            c.type._cached_result_processor(dialect, None) for c in columns) if p is not None]
+
+    def params(self, values: dict):
+        if self.fixed:
+            values = {**self.fixed, **values}
+        for name, process in self.bind:
+            values[name] = process(values[name])
+        if self.positional:
+            return tuple(values[n] for n in self.names)
+        return values
+
+    def rows(self, fetched: list) -> list:
+        if not self.result:
+            return fetched
+        out = []
+        for row in fetched:
+            row = list(row)
+            for index, process in self.result:
+                row[index] = process(row[index])
+            out.append(tuple(row))
+        return out
+
+
+class Prepared:
+    """One Core statement, compiled per engine on first use. Bind parameters by name."""
+
+    def __init__(self, statement):
+        self.statement = statement
+        self._compiled: weakref.WeakKeyDictionary[Engine, _Compiled] = weakref.WeakKeyDictionary()
+
+    def compiled(self, engine: Engine) -> _Compiled:
+        found = self._compiled.get(engine)
+        if found is None:
+            found = self._compiled[engine] = _Compiled(self.statement, engine)
+        return found
+
+    def all(self, cursor_source: "_Cursor", **values) -> list:
+        compiled = self.compiled(cursor_source.engine)
+        return compiled.rows(cursor_source.run(compiled.sql, compiled.params(values), True))
+
+    def first(self, cursor_source: "_Cursor", **values):
+        rows = self.all(cursor_source, **values)
+        return rows[0] if rows else None
+
+    def scalar(self, cursor_source: "_Cursor", **values):
+        row = self.first(cursor_source, **values)
+        return None if row is None else row[0]
+
+    def run(self, cursor_source: "_Cursor", **values) -> None:
+        compiled = self.compiled(cursor_source.engine)
+        cursor_source.run(compiled.sql, compiled.params(values), False)
+
+    def run_many(self, cursor_source: "_Cursor", rows: list[dict]) -> None:
+        compiled = self.compiled(cursor_source.engine)
+        cursor_source.run_many(compiled.sql, [compiled.params(r) for r in rows])
+
+
+class _Cursor:
+    """Runs SQL on one DBAPI connection, translating the driver's errors."""
+
+    def __init__(self, engine: Engine, dbapi_connection, on_lost):
+        self.engine = engine
+        self._connection = dbapi_connection
+        self._on_lost = on_lost
+
+    def _fail(self, sql: str, exc: Exception):
+        dialect = self.engine.dialect
+        lost = dialect.is_disconnect(exc, self._connection, None)
+        if lost:
+            self._on_lost(exc)
+        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=dialect,
+                                  connection_invalidated=lost) from None
+
+    def run(self, sql: str, params, fetch: bool) -> list:
+        try:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchall() if fetch else []
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._fail(sql, exc)
+
+    def run_many(self, sql: str, params: list) -> None:
+        try:
+            cursor = self._connection.cursor()
+            try:
+                if len(params) == 1:
+                    cursor.execute(sql, params[0])
+                elif self.engine.dialect.driver == "psycopg2":
+                    # one round trip for them all (executemany would make one per row)
+                    from psycopg2.extras import execute_batch
+
+                    execute_batch(cursor, sql, params, page_size=len(params))
+                else:
+                    cursor.executemany(sql, params)
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._fail(sql, exc)
+
+
+def in_transaction() -> _Cursor:
+    """The request's transaction: the ORM session's connection (begun if need be)."""
+    connection = db.session.connection()
+    return _Cursor(connection.engine, connection.connection.dbapi_connection,
+                   connection.invalidate)
+
+
+def _checkout(engine: Engine):
+    """A pooled DBAPI connection; failing to get one raises SQLAlchemy's error too."""
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance("(connect)", None, exc, engine.dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=engine.dialect) from None
+
+
+@contextmanager
+def autocommit(engine: Engine | None = None):
+    """A pooled connection for statements that need no transaction of their own."""
+    engine = engine or db.engine
+    pooled = _checkout(engine)
+    autocommits = engine.dialect.driver == "psycopg2"
+    try:
+        driver = pooled.dbapi_connection
+        if autocommits:
+            driver.autocommit = True
+        yield _Cursor(engine, driver, pooled.invalidate)
+    finally:
+        try:
+            if autocommits and pooled.dbapi_connection is not None:
+                pooled.dbapi_connection.autocommit = False
+        except engine.dialect.loaded_dbapi.Error:
+            pooled.invalidate()
+        pooled.close()
+
+
+def inserting(table, *columns: str, returning_id: bool = True) -> Prepared:
+    """INSERT of the named columns (bound by the same names, typed as the columns), with
+    RETURNING id for a single row, or without (for executemany)."""
+    from sqlalchemy import bindparam, insert
+
+    statement = insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns})
+    statement = statement.returning(table.c.id) if returning_id else statement.inline()
+    return Prepared(statement)
+
+
+class Held:
+    """A pooled connection one background worker keeps for itself (in autocommit on
+    PostgreSQL): a worker that reads many times a second spares itself the pool's checkout
+    and its liveness ping each time. A connection that fails is dropped and replaced at the
+    next use."""
+
+    def __init__(self):
+        self._pooled = None
+        self._engine = None
+
+    @contextmanager
+    def cursor(self):
+        engine = db.engine
+        if self._pooled is None or self._engine is not engine:
+            self.release()
+            self._pooled, self._engine = _checkout(engine), engine
+            if engine.dialect.driver == "psycopg2":
+                self._pooled.dbapi_connection.autocommit = True
+        try:
+            yield _Cursor(engine, self._pooled.dbapi_connection, self._lost)
+        except Exception:
+            if engine.dialect.name == "sqlite":
+                self.release()  # nothing to keep: a file connection is cheap to open again
+            raise
+
+    def _lost(self, exc) -> None:
+        if self._pooled is not None:
+            self._pooled.invalidate(exc)
+            self._pooled = None
+
+    def release(self) -> None:
+        if self._pooled is not None:
+            try:
+                self._pooled.close()
+            except Exception:  # noqa: BLE001 - a broken connection: nothing to give back
+                pass
+            self._pooled = None
