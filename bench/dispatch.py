@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from propsec import create_app
-from propsec.database import init_db
+from propsec.database import init_fresh_db
 from propsec.extensions import db
 from propsec.models import ACTIVE, CAMERA, Equipment, Property, User
 from propsec.protocol.access import Principal
@@ -31,11 +31,7 @@ def _site(url: str):
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PROPSEC_DELIVERY_INLINE": True,
                       "PROPSEC_ASYNC_MODE": "threading"})
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            db.drop_all()
-            db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-        init_db(app)
+        init_fresh_db(app)
         db.session.add(User(id="bench-staff", full_name="Bench Staff", role="staff"))
         prop = Property(owner_id="bench-staff", location="1 Bench Road", tier_id=1, x=0, y=0,
                         width=20, height=20, status=ACTIVE, description="")

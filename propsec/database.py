@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 
 from .extensions import db
 from .models import EQUIPMENT_TYPES, TIERS, EquipmentType, Tier, User
@@ -34,6 +34,16 @@ def init_db(app: Flask) -> None:
     for ident, name in EQUIPMENT_TYPES.items():
         db.session.merge(EquipmentType(id=ident, name=name))
     db.session.commit()
+
+
+def init_fresh_db(app: Flask) -> None:
+    """Start from nothing: on PostgreSQL drop every table first (a SQLite file is simply
+    new), then migrate. For tests and benchmarks on scratch databases only."""
+    if db.engine.dialect.name == "postgresql":
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+    init_db(app)
 
 
 def database_is_empty() -> bool:

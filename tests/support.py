@@ -5,7 +5,7 @@ import os
 from functools import lru_cache
 
 from propsec import create_app
-from propsec.database import init_db
+from propsec.database import init_db, init_fresh_db
 from propsec.extensions import db, socketio
 from propsec.models import User
 from propsec.protocol.events import NAMESPACE
@@ -52,11 +52,7 @@ def add_test_users() -> None:
 def prepare_database(app) -> None:
     """Schema through the migrations, reference data, and one user of each kind."""
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            db.drop_all()
-            db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-        init_db(app)
+        init_fresh_db(app)
         add_test_users()
         db.engine.dispose()
 
