@@ -22,7 +22,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -72,7 +72,8 @@ def median_of(runs: list[dict]) -> dict:
     return merged
 
 
-def setups(database_url: str | None, redis_url: str) -> list[tuple[str, str | None, int, dict]]:
+def setups(database_url: str | None, redis_url: str,
+           only: tuple[str, ...] | None = None) -> list[tuple[str, str | None, int, dict]]:
     """(label, database, processes, extra settings) of each set-up to measure."""
     out = [("sqlite", None, 1, {})]
     if database_url:
@@ -80,15 +81,15 @@ def setups(database_url: str | None, redis_url: str) -> list[tuple[str, str | No
         out += [("postgresql", database_url, 1, {}),
                 ("postgresql+redis", database_url, 2,
                  {"PROPSEC_MESSAGE_QUEUE": redis_url, "PROPSEC_MESSAGE_QUEUE_CHANNEL": channel})]
-    return out
+    return [s for s in out if only is None or s[0] in only]
 
 
 def measure(profile: Profile, database_url: str | None, redis_url: str, async_mode: str,
-            workdir: Path) -> dict:
+            workdir: Path, only: tuple[str, ...] | None = None) -> dict:
     results: dict = {"profile": asdict(profile), "async_mode": async_mode, "runs": {}}
     sizes = (profile.properties, 1, 1)
     with echo_server(async_mode, workdir) as echo:
-        for label, base, processes, extra in setups(database_url, redis_url):
+        for label, base, processes, extra in setups(database_url, redis_url, only):
             url, meta = fresh_database(base, f"write_{label.replace('+', '_')}", sizes, workdir,
                                        reuse=False)
             # bench.dataset makes lots 1-90 of every site ACTIVE (no conflict for writes)
@@ -190,19 +191,20 @@ def render(results: dict, info: dict) -> str:
 
 
 def run(profile: Profile, database_url: str | None, redis_url: str, async_mode: str,
-        output: Path | None, command: str) -> dict:
+        output: Path | None, command: str, only: tuple[str, ...] | None = None) -> dict:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = RESULTS / f"write-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
     info = machine(database_url)
     started = time.monotonic()
-    results = measure(profile, database_url, redis_url, async_mode, workdir)
+    results = measure(profile, database_url, redis_url, async_mode, workdir, only)
     info["load_after"] = os.getloadavg()[0]
     results.update(command=command, machine=info, seconds=round(time.monotonic() - started))
     section = render(results, info)
     print(section)
     (RESULTS / f"{stamp}-write-{profile.name}.json").write_text(json.dumps(results, indent=1))
-    target = output or (DOC if profile is FULL else RESULTS / f"write-{profile.name}.md")
+    partial = only is not None or profile.name not in ("full",)
+    target = output or (RESULTS / f"write-{profile.name}.md" if partial else DOC)
     chart = target.with_name(target.stem + "-write.svg")
     chart.write_text(ratio_chart(chart_bars(results), f"propsec writes against the floor: "
                                                       f"{info['date']}, {results['async_mode']}"))
@@ -223,11 +225,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--async-mode", default="eventlet",
                         choices=("eventlet", "gevent", "threading"))
     parser.add_argument("--output", type=Path, help="where to write the report")
+    parser.add_argument("--only", help="comma-separated set-ups: " + ", ".join(TARGETS)
+                        + " (a partial run writes to bench/results/)")
+    parser.add_argument("--writers", help="comma-separated writer counts (default 8,32)")
+    parser.add_argument("--rounds", type=int, help="rounds per measurement (default 3)")
     args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    if args.writers or args.rounds:
+        profile = replace(profile, name=profile.name + "-custom",
+                          writers=tuple(int(w) for w in args.writers.split(","))
+                          if args.writers else profile.writers,
+                          rounds=args.rounds or profile.rounds)
     command = "python -m bench.write" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
-    run(QUICK if args.quick else FULL, args.database_url, args.redis_url, args.async_mode,
-        args.output, command)
+    run(profile, args.database_url, args.redis_url, args.async_mode, args.output, command,
+        tuple(args.only.split(",")) if args.only else None)
 
 
 if __name__ == "__main__":

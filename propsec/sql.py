@@ -149,11 +149,22 @@ class _Cursor:
             self._fail(sql, exc)
 
 
+def _lost_everywhere(engine: Engine, pooled, invalidate):
+    """What to do when a driver call finds its connection lost (the server restarted, say):
+    drop it, and mark every connection of the pool opened before now for replacement at its
+    next checkout, as SQLAlchemy does when its own statements find a lost connection."""
+    def lost(exc) -> None:
+        engine.pool._invalidate(pooled, exc, _checkin=False)
+        invalidate(exc)
+    return lost
+
+
 def in_transaction() -> _Cursor:
     """The request's transaction: the ORM session's connection (begun if need be)."""
     connection = db.session.connection()
     return _Cursor(connection.engine, connection.connection.dbapi_connection,
-                   connection.invalidate)
+                   _lost_everywhere(connection.engine, connection.connection,
+                                    connection.invalidate))
 
 
 def _checkout(engine: Engine):
@@ -175,7 +186,7 @@ def autocommit(engine: Engine | None = None):
         driver = pooled.dbapi_connection
         if autocommits:
             driver.autocommit = True
-        yield _Cursor(engine, driver, pooled.invalidate)
+        yield _Cursor(engine, driver, _lost_everywhere(engine, pooled, pooled.invalidate))
     finally:
         try:
             if autocommits and pooled.dbapi_connection is not None:
@@ -222,7 +233,7 @@ class Held:
 
     def _lost(self, exc) -> None:
         if self._pooled is not None:
-            self._pooled.invalidate(exc)
+            _lost_everywhere(self._engine, self._pooled, self._pooled.invalidate)(exc)
             self._pooled = None
 
     def release(self) -> None:

@@ -4,6 +4,7 @@ see the latest committed row, and a failing read must end as the usual clean env
 its connection back in (or dropped from) the pool, never leaked."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from helpers import expect, expect_error
@@ -85,3 +86,29 @@ def test_a_snapshot_read_leaves_its_pooled_connection_as_it_found_it(app, site):
                 assert not driver.in_transaction
         finally:
             connection.close()
+
+
+@pytest.mark.parametrize("query", ["get-property", "add-alert"])
+def test_a_connection_lost_before_its_commit_is_replaced_and_the_request_answered(
+        app, site, connect, backend, query):
+    """Pooled connections are not pinged before use: when the database has dropped them
+    (a restart), a request that finds its connection lost before committing runs again
+    once, on a fresh connection, and the pool replaces its other old connections."""
+    if backend != "postgresql":
+        pytest.skip("a SQLite file has no connection to lose")
+    staff = connect("staff")
+    payload = {"propertyId": site["p1"], "userId": "owner", "reason": "after the drop"}
+    for _ in range(3):  # several pooled connections, all idle afterwards
+        expect(staff.call("get-property", propertyId=site["p1"]), "data")
+    with app.app_context():
+        assert db.engine.pool.checkedin() >= 1
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    if query == "get-property":
+        expect(staff.call(query, propertyId=site["p1"]), "data")
+    else:
+        expect(staff.call(query, payload), "success")
+        alerts = expect(staff.call("get-alerts", propertyId=site["p1"]), "data")["alerts"]
+        assert [a["reason"] for a in alerts] == ["after the drop"]  # once, not twice
+    expect(staff.call("get-tiers"), "data")

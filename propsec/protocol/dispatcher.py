@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from ..extensions import db
 from ..models.properties import PropertyShape
@@ -37,6 +37,7 @@ class Request:
     # The target property's columns (targets.py), read in the transaction for writers.
     target: PropertyShape | None = None
     pending: list[PendingEvent] = field(default_factory=list)
+    committing: bool = False  # a failure from here on may have committed: never retried
 
     def emit(self, event: str, prop: PropertyShape, **payload) -> None:
         """Record an event about `prop`; it is logged and pushed when the request commits."""
@@ -77,6 +78,22 @@ def run(decl: Declaration, request: Request, payload) -> dict:
     data = validate(decl, payload)
     if decl.checks_self:
         check_self(decl.allow, request.user, data.userId)
+    try:
+        envelope = transaction(decl, request, data)
+    except DBAPIError as exc:
+        # A pooled connection lost before the commit (the database restarted since it was
+        # last used): nothing happened, so the request runs once more on a fresh one.
+        if not (exc.connection_invalidated and not request.committing):
+            raise
+        request.target, request.pending = None, []
+        envelope = transaction(decl, request, data)
+    if request.pending:
+        pipeline().committed()
+    return envelope
+
+
+def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
+    """Load the target, run the handler, log its events and commit, all or nothing."""
     serialize = decl.mutates and db.engine.dialect.name == "sqlite"
     with _SQLITE_WRITER if serialize else nullcontext():
         try:
@@ -85,13 +102,12 @@ def run(decl: Declaration, request: Request, payload) -> dict:
             if request.pending:
                 pipeline().record(request.pending)
             if db.session.registry.has():  # a reading query may never have opened one
+                request.committing = True
                 db.session.commit()
+            return envelope
         except BaseException:
             db.session.rollback()
             raise
-    if request.pending:
-        pipeline().committed()
-    return envelope
 
 
 def dispatch(user: Principal, connection, event: str, payload) -> dict:
