@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -159,8 +160,74 @@ def _lost_everywhere(engine: Engine, pooled, invalidate):
     return lost
 
 
+_CURRENT: ContextVar["OwnTransaction | None"] = ContextVar("propsec_transaction", default=None)
+
+
+class OwnTransaction:
+    """A request's transaction on a pooled driver connection of its own, for handlers that
+    run prepared statements only (their declarations say `prepared`): no ORM session is
+    opened, begun, flushed or committed for them."""
+
+    def __init__(self, engine: Engine):
+        self._pooled = _checkout(engine)
+        self._driver = self._pooled.dbapi_connection
+        self.cursor = _Cursor(engine, self._driver,
+                              _lost_everywhere(engine, self._pooled, self._pooled.invalidate))
+
+    def commit(self) -> None:
+        try:
+            self._driver.commit()
+        except self.cursor.engine.dialect.loaded_dbapi.Error as exc:
+            self.cursor._fail("COMMIT", exc)
+
+    def close(self) -> None:
+        """Back to the pool, which rolls back whatever was not committed."""
+        self._pooled.close()
+
+
+class SessionTransaction:
+    """The same interface over the ORM session, for every other handler."""
+
+    @staticmethod
+    def commit() -> None:
+        if db.session.registry.has():  # a reading query may never have opened one
+            db.session.commit()
+
+    @staticmethod
+    def close() -> None:
+        if db.session.registry.has():
+            db.session.rollback()
+
+
+@contextmanager
+def transaction(own: bool):
+    """The request's transaction: its own driver connection (`own`) or the ORM session.
+    Whatever is not committed when the block ends is rolled back."""
+    if not own:
+        try:
+            yield SessionTransaction
+        finally:
+            SessionTransaction.close()
+        return
+    tx = OwnTransaction(db.engine)
+    token = _CURRENT.set(tx)
+    try:
+        yield tx
+        if db.session.registry.has():
+            # A `prepared` handler that opened the session would have split its work over
+            # two transactions: a bug, refused before anything is committed.
+            raise RuntimeError("a prepared query used the ORM session")
+    finally:
+        _CURRENT.reset(token)
+        tx.close()
+
+
 def in_transaction() -> _Cursor:
-    """The request's transaction: the ORM session's connection (begun if need be)."""
+    """The request's transaction: its own connection, or the ORM session's (begun if need
+    be)."""
+    own = _CURRENT.get()
+    if own is not None:
+        return own.cursor
     connection = db.session.connection()
     return _Cursor(connection.engine, connection.connection.dbapi_connection,
                    _lost_everywhere(connection.engine, connection.connection,

@@ -65,7 +65,7 @@ def get_alerts(req, data: AlertsQuery):
 
 
 @websocket_query("add-alert", NewAlert, allow=Allow.OWNER, target="propertyId", mutates=True,
-                 emits=("events.alerts",))
+                 emits=("events.alerts",), prepared=True)
 def add_alert(req, data: NewAlert):
     return envelopes.success("alert raised", id=raise_alert(req, data.userId, data.reason))
 

@@ -29,7 +29,7 @@ def get_auth_entries(req, data: AlertsQuery):
 
 
 @websocket_query("add-auth-entry", NewEntry, allow=Allow.STAFF, target="propertyId", mutates=True,
-                 emits=("events.auth-entries", "events.alerts"))
+                 emits=("events.auth-entries", "events.alerts"), prepared=True)
 def add_auth_entry(req, data: NewEntry):
     prop = req.target
     cursor = sql.in_transaction()

@@ -43,7 +43,7 @@ class DayRange(PropertyRef):
 
 
 @websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
-                 emits=("events.visits", "events.scanned"))
+                 emits=("events.visits", "events.scanned"), prepared=True)
 def add_visitor(req, data: NewVisit):
     cursor = sql.in_transaction()
     if _CAMERA.first(cursor, camera_id=data.cameraId, property_id=req.target.id) is None:

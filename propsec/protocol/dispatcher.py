@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
+from .. import sql
 from ..extensions import db
 from ..models.properties import PropertyShape
 from . import envelopes, targets
@@ -95,19 +96,14 @@ def run(decl: Declaration, request: Request, payload) -> dict:
 def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
     serialize = decl.mutates and db.engine.dialect.name == "sqlite"
-    with _SQLITE_WRITER if serialize else nullcontext():
-        try:
-            request.target = load_target(decl, request.user, data)
-            envelope = decl.handler(request, data)
-            if request.pending:
-                pipeline().record(request.pending)
-            if db.session.registry.has():  # a reading query may never have opened one
-                request.committing = True
-                db.session.commit()
-            return envelope
-        except BaseException:
-            db.session.rollback()
-            raise
+    with _SQLITE_WRITER if serialize else nullcontext(), sql.transaction(decl.prepared) as tx:
+        request.target = load_target(decl, request.user, data)
+        envelope = decl.handler(request, data)
+        if request.pending:
+            pipeline().record(request.pending)
+        request.committing = True
+        tx.commit()
+        return envelope
 
 
 def dispatch(user: Principal, connection, event: str, payload) -> dict:

@@ -32,6 +32,9 @@ class Declaration:
     emits: tuple[str, ...] = field(default=())
     # The payload names a user (`userId`) whom the SELF rule compares with the caller.
     checks_self: bool = False
+    # The handler runs prepared statements only (propsec/sql.py): the request gets a driver
+    # connection of its own as its transaction, and no ORM session.
+    prepared: bool = False
 
     def target_id(self, data: Payload) -> int | None:
         if self.target is None:
@@ -47,7 +50,8 @@ _DECLARATIONS: list[Declaration] = []
 
 def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
                     aliases: tuple[str, ...] = (), target=None, mutates: bool = False,
-                    lock: bool = False, emits: tuple[str, ...] = (), internal: bool = False):
+                    lock: bool = False, emits: tuple[str, ...] = (), internal: bool = False,
+                    prepared: bool = False):
     """Declare a query. `internal` ones (session, subscribe...) carry no `queries.` prefix."""
     prefix = "" if internal else QUERY_PREFIX
     if lock and not mutates:
@@ -56,7 +60,7 @@ def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
     def register(handler: Callable) -> Callable:
         decl = Declaration(prefix + name, handler, schema, allow,
                            tuple(prefix + a for a in aliases), target, mutates, lock, emits,
-                           checks_self="userId" in schema.model_fields)
+                           checks_self="userId" in schema.model_fields, prepared=prepared)
         for wire_name in (decl.name, *decl.aliases):
             if wire_name in _REGISTRY:
                 raise RuntimeError(f"query {wire_name} declared twice")
