@@ -5,12 +5,14 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event, inspect, text
 
+from .background import checkpoint
 from .extensions import db
 from .models import EQUIPMENT_TYPES, TIERS, EquipmentType, Tier, User
 
 
 def configure_engine(app: Flask) -> None:
-    """SQLite: WAL so readers never wait for the writer, and a busy timeout for other processes."""
+    """SQLite: WAL so readers never wait for the writer, and a busy timeout for other
+    processes; in a server process, checkpoints are left to background/checkpoint.py."""
     with app.app_context():
         engine = db.engine
         if engine.dialect.name != "sqlite":
@@ -23,6 +25,8 @@ def configure_engine(app: Flask) -> None:
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if checkpoint.ON["background"]:  # a server process: a worker checkpoints
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
 

@@ -149,3 +149,35 @@ def test_login_throttle_counts_the_client_behind_a_trusted_proxy(tmp_path):
         assert [attempt("203.0.113.9", "wrong") for _ in range(3)] == [401, 401, 429]
         assert attempt("203.0.113.9", "olive-pass") == 429
         assert attempt("198.51.100.7", "olive-pass") == 302
+
+
+def test_sqlite_log_reaches_the_database_file_without_a_commit_paying_for_it(server):
+    """The server leaves SQLite's checkpoints to a background worker (its commits do not
+    copy the write-ahead log into the database file): within seconds of a burst of writes,
+    the database file itself, read without the log, holds them."""
+    import sqlite3
+    import time
+
+    owner = connect(server, ["websocket"], token=server.tokens["owner"])
+    try:
+        pid = owner.call("queries.add-property", {"location": "5 Wal Row", "tier": 1, "x": 0,
+                                                   "y": 0, "description": "", "clientId": "olive"},
+                         namespace=NS, timeout=10)["data"]["id"]
+        for n in range(40):
+            answer = owner.call("queries.add-alert", {"propertyId": pid, "userId": "olive",
+                                                      "reason": f"burst {n}"}, namespace=NS)
+            assert answer["type"] == "success", answer
+    finally:
+        owner.disconnect()
+    path = server.env["PROPSEC_DATABASE_URL"].removeprefix("sqlite:///")
+    deadline, count = time.monotonic() + 10, 0
+    while time.monotonic() < deadline and count < 40:
+        time.sleep(0.5)
+        # immutable: the database file alone, as if the write-ahead log did not exist
+        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as db_file:
+            try:
+                count = db_file.execute("SELECT count(*) FROM alerts WHERE property_id = ?",
+                                        (pid,)).fetchone()[0]
+            except sqlite3.OperationalError:  # not even the table is in the file yet
+                count = 0
+    assert count == 40

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from ..background import Worker
+from ..background import Worker, checkpoint
 from ..extensions import socketio
 from ..protocol.events import ALL
 from . import log as event_log
@@ -42,11 +42,13 @@ class Pipeline:
         self._app = app
 
     def start(self) -> None:
-        """At the first connection: fix the starting cursor, start the workers."""
+        """At the first connection: fix the starting cursor, start this process's workers
+        (the tailer, the hint sender, and on SQLite the checkpointer)."""
         if self.tailer.cursor is None:
             self.tailer.start()
         if self.inline:
             return
+        checkpoint.start(self._app)
         self.tail_worker.start(self._app)
         if self.hints.enabled:
             self.hint_worker.start(self._app)
