@@ -34,7 +34,7 @@ def free_port() -> int:
 def pinned(cpu: str, argv: list[str]) -> list[str]:
     """`taskset -c cpu argv` where taskset exists and the core does (under `nice` when a
     priority was asked for); argv otherwise."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) > int(cpu):
+    if shutil.which("taskset") and (os.cpu_count() or 1) > max(int(c) for c in cpu.split(",")):
         argv = ["taskset", "-c", cpu, *argv]
     if PRIORITY["nice"]:
         argv = ["nice", "-n", str(PRIORITY["nice"]), *argv]
@@ -70,11 +70,11 @@ class Server:
     """One server process on 127.0.0.1:<free port>, up once GET /healthz answers 200."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path,
-                 port_variable: str):
+                 port_variable: str, cpu: str = SERVER_CPU):
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.argv = pinned(SERVER_CPU, argv)
+        self.argv = pinned(cpu, argv)
         self.env = {**os.environ, **env, port_variable: str(self.port), "PYTHONUNBUFFERED": "1"}
         self.log_path = log_dir / f"{name}-{self.port}.log"
         self.process: subprocess.Popen | None = None
@@ -118,13 +118,15 @@ class Server:
         self.stop()
 
 
-def propsec_server(database_url: str, async_mode: str, log_dir: Path, **extra: str) -> Server:
-    """`extra`: more PROPSEC_* settings (a message queue for several processes)."""
+def propsec_server(database_url: str, async_mode: str, log_dir: Path, cpu: str = SERVER_CPU,
+                   **extra: str) -> Server:
+    """`extra`: more PROPSEC_* settings (a message queue for several processes); `cpu`: the
+    core(s) to pin it to, `taskset` style."""
     env = {"PROPSEC_DATABASE_URL": database_url, "PROPSEC_ASYNC_MODE": async_mode,
            "PROPSEC_HOST": "127.0.0.1", "PROPSEC_SEED_DEMO": "0",
            "PROPSEC_SECRET_KEY": "bench-secret-key", "PROPSEC_RATE_LIMIT": BENCH_RATE_LIMIT,
            **extra}
-    return Server("propsec", [sys.executable, "app.py"], env, log_dir, "PROPSEC_PORT")
+    return Server("propsec", [sys.executable, "app.py"], env, log_dir, "PROPSEC_PORT", cpu)
 
 
 def echo_server(async_mode: str, log_dir: Path) -> Server:

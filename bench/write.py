@@ -32,6 +32,9 @@ from .run import (DOC, RESULTS, fresh_database, generate, log, machine, markdown
 from .servers import GENERATOR_CPU, SERVER_CPU, echo_server, propsec_server
 
 BEGIN, END = "<!-- bench:write:begin -->", "<!-- bench:write:end -->"
+# Where the propsec processes run, by their number (taskset cores); --spread puts the two
+# processes of the two-process set-up on both cores.
+PLACEMENT: dict[int, str] = {}
 # Issue 10's targets: writes/s as a share of the floor's, and the delivery p99.
 TARGETS = {"sqlite": 0.6, "postgresql": 0.5, "postgresql+redis": 0.5}
 DELIVERY_P99_MAX_MS = 50.0
@@ -94,8 +97,8 @@ def measure(profile: Profile, database_url: str | None, redis_url: str, async_mo
                                        reuse=False)
             # bench.dataset makes lots 1-90 of every site ACTIVE (no conflict for writes)
             ids = list(range(1, min(profile.properties, 90) + 1))
-            servers = [propsec_server(url, async_mode, workdir, **extra).start()
-                       for _ in range(processes)]
+            servers = [propsec_server(url, async_mode, workdir, PLACEMENT.get(processes, SERVER_CPU),
+                                      **extra).start() for _ in range(processes)]
             try:
                 for writers in profile.writers:
                     rounds: dict[str, list[dict]] = {"echo": [], "propsec": []}
@@ -229,8 +232,12 @@ def main(argv: list[str] | None = None) -> None:
                         + " (a partial run writes to bench/results/)")
     parser.add_argument("--writers", help="comma-separated writer counts (default 8,32)")
     parser.add_argument("--rounds", type=int, help="rounds per measurement (default 3)")
+    parser.add_argument("--spread", action="store_true",
+                        help="let the two-process set-up's processes run on both cores")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
+    if args.spread:
+        PLACEMENT[2] = "0,1"
     if args.writers or args.rounds:
         profile = replace(profile, name=profile.name + "-custom",
                           writers=tuple(int(w) for w in args.writers.split(","))

@@ -10,12 +10,14 @@ application context, and survives every failure of a step with a one-line warnin
 short pause. A step reports how soon it wants to run again (0 for "more is waiting").
 
 What a `Worker` guarantees: after `wake()`, `step()` starts again at least once (a wake-up
-during a running step is not lost); without wake-ups it runs at least every `poll`
-seconds; at most one step of a worker runs at a time."""
+during a running step is not lost), no sooner than `gap` seconds after the previous step
+started; without wake-ups it runs at least every `poll` seconds; at most one step of a
+worker runs at a time."""
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from ..extensions import socketio
@@ -28,10 +30,14 @@ FAILURE_PAUSE = 1.0
 class Worker:
     """Runs `step()` whenever woken, or every `poll` seconds, in an app context."""
 
-    def __init__(self, name: str, step: Callable[[], float | None], poll: float):
+    def __init__(self, name: str, step: Callable[[], float | None], poll: float,
+                 gap: float = 0.0):
         self.name = name
         self._step = step
         self.poll = poll
+        # At least this long between the start of one step and the next: under load, one
+        # step then takes in what several wake-ups would each have done alone.
+        self.gap = gap
         self._app = None
         self._event = None
         self._started = False
@@ -58,10 +64,15 @@ class Worker:
 
     def _run(self) -> None:
         delay = 0.0
+        started = 0.0
         while True:
             if delay > 0:
                 self._event.wait(delay)
+            pause = started + self.gap - time.monotonic()
+            if pause > 0:
+                socketio.sleep(pause)
             self._event.clear()
+            started = time.monotonic()
             try:
                 with self._app.app_context():
                     wanted = self._step()

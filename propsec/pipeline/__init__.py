@@ -25,6 +25,9 @@ from .hints import HintSender
 from .tailer import Tailer
 
 POLL_SECONDS = 0.5
+# Under load the tailer reads the log at most every 2 ms (and hints go out as often), so one
+# read carries the rows of several commits; alone, a commit is still pushed at once.
+GAP_SECONDS = 0.002
 EXTENSION = "propsec_pipeline"
 
 
@@ -34,11 +37,11 @@ class Pipeline:
         # In-process tests deliver in the committing request itself (no background task).
         self.inline = bool(app.config.get("PROPSEC_DELIVERY_INLINE"))
         self.tailer = Tailer(poll, hold_connection=not self.inline)
-        self.tail_worker = Worker("event tailer", self.tailer.step, poll)
+        self.tail_worker = Worker("event tailer", self.tailer.step, poll, GAP_SECONDS)
         self.hints = HintSender(app.config.get("PROPSEC_MESSAGE_QUEUE"),
                                 app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",
                                 lambda: getattr(socketio.server.manager, "host_id", ""))
-        self.hint_worker = Worker("wake-up hints", self.hints.step, 60.0)
+        self.hint_worker = Worker("wake-up hints", self.hints.step, 60.0, GAP_SECONDS)
         self._app = app
 
     def start(self) -> None:
