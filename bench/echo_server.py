@@ -69,4 +69,12 @@ if __name__ == "__main__":
     host = os.environ.get("BENCH_HOST", "127.0.0.1")
     port = int(os.environ.get("BENCH_PORT", "5055"))
     options = {"allow_unsafe_werkzeug": True} if _MODE == "threading" else {}
+    if _MODE == "eventlet":
+        # as many connections at once as the capacity benchmark asks for (eventlet's
+        # default is 1,024), and the open files for them
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+        options["max_size"] = int(os.environ.get("BENCH_MAX_CONNECTIONS", "1024"))
     socketio.run(app, host=host, port=port, log_output=False, **options)

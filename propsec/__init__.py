@@ -78,6 +78,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_namespace()
     app.register_blueprint(web)
     register_cli(app)
+    from .protocol.capacity import FullGate, without_compression
+    without_compression(socketio.server)
+    app.wsgi_app = FullGate(app.wsgi_app, "/socket.io",
+                            lambda: len(socketio.server.eio.sockets),
+                            lambda: app.config["PROPSEC_MAX_CONNECTIONS"])
     hops = app.config["PROPSEC_TRUSTED_PROXIES"]
     if hops:  # behind nginx: the client's own address counts for the login throttle
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -67,6 +67,8 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_LOGIN_ATTEMPTS": int(_env("PROPSEC_LOGIN_ATTEMPTS", "5")),
         # Reverse proxies in front whose X-Forwarded-* headers are believed (0: none).
         "PROPSEC_TRUSTED_PROXIES": int(_env("PROPSEC_TRUSTED_PROXIES", "0")),
+        # Connections one process lets in (protocol/capacity.py).
+        "PROPSEC_MAX_CONNECTIONS": int(_env("PROPSEC_MAX_CONNECTIONS", "10000")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

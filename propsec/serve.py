@@ -8,6 +8,7 @@ from flask import Flask
 
 from .database import database_is_empty, init_db
 from .extensions import socketio
+from .protocol.capacity import gate, raise_file_limit
 
 
 def prepare(app: Flask) -> None:
@@ -29,5 +30,12 @@ def main(app: Flask) -> None:
     # garbage triggers no longer walk it (docs/performance.md, fix 6).
     gc.collect()
     gc.freeze()
-    options = {"allow_unsafe_werkzeug": True} if app.config["PROPSEC_ASYNC_MODE"] == "threading" else {}
+    limit = raise_file_limit(app.config["PROPSEC_MAX_CONNECTIONS"])
+    app.config["PROPSEC_MAX_CONNECTIONS"] = limit
+    mode = app.config["PROPSEC_ASYNC_MODE"]
+    options = {"allow_unsafe_werkzeug": True} if mode == "threading" else {}
+    if mode == "eventlet":
+        # eventlet's WSGI server serves 1,024 connections at once unless told otherwise; the
+        # rest would wait unanswered. Room for the limit, the reserve and the 503 gate.
+        options["max_size"] = gate(limit) + 64
     socketio.run(app, host=host, port=port, log_output=False, **options)

@@ -47,7 +47,8 @@ def server(request, tmp_path_factory):
 def test_healthz(server):
     answer = requests.get(server.url + "/healthz", timeout=5)
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "database": "ok", "queue": "off"}
+    assert answer.json() == {"status": "ok", "database": "ok", "queue": "off",
+                             "connections": 0, "maxConnections": 10_000}
 
 
 @pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])

@@ -20,10 +20,13 @@ class Allow(Enum):
     def roles(self) -> tuple[str, ...]:
         """Roles that pass the gate before the payload is even read."""
         if self is Allow.STAFF:
-            return ("staff", "admin")
+            return STAFF_ROLES
         if self is Allow.ADMIN:
             return ("admin",)
         return ROLES
+
+
+STAFF_ROLES = ("staff", "admin")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("staff", "admin")
+        return self.role in STAFF_ROLES
 
     @property
     def is_admin(self) -> bool:

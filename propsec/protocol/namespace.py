@@ -16,7 +16,8 @@ from ..pipeline import pipeline
 from ..security import token_digest, user_for_token
 from .access import Principal
 from .dispatcher import dispatch
-from . import envelopes
+from . import capacity, envelopes
+from .access import STAFF_ROLES
 from .errors import RateLimited, Unauthenticated, UnknownQuery
 from .events import NAMESPACE
 
@@ -124,6 +125,9 @@ def on_connect(auth=None):
         user, token_hash = _authenticate(auth)
         if user is None:
             raise ConnectionRefusedError("authentication required")
+        if not capacity.admits(len(CONNECTIONS), current_app.config["PROPSEC_MAX_CONNECTIONS"],
+                               user.role in STAFF_ROLES):
+            raise ConnectionRefusedError("the server is full; try again later")
         burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
         pipeline().start()
         CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate)

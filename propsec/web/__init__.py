@@ -133,7 +133,9 @@ def healthz():
     if queue_url:
         checks["queue"] = "ok" if _queue_alive(queue_url) else "down"
     down = [name for name, state in checks.items() if state == "down"]
-    body = {"status": "ok" if not down else "down", **checks}
+    from ..protocol.namespace import CONNECTIONS
+    body = {"status": "ok" if not down else "down", **checks, "connections": len(CONNECTIONS),
+            "maxConnections": current_app.config["PROPSEC_MAX_CONNECTIONS"]}
     if down:
         body["down"] = down
     return jsonify(body), 503 if down else 200
