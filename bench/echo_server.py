@@ -12,7 +12,7 @@ to propsec:
   events).
 
 GET /healthz answers 200 once it is up. No authentication, no database: only the
-framework's own cost."""
+framework's own cost (with propsec's transport setting: no websocket compression)."""
 import os
 
 _MODE = os.environ.get("PROPSEC_ASYNC_MODE") or "eventlet"
@@ -39,6 +39,14 @@ ROOM = "fanout"
 app = Flask(__name__)
 socketio = SocketIO(app, async_mode=_MODE, max_http_buffer_size=64 * 1024, logger=False,
                     engineio_logger=False)
+# The same transport as propsec's: websocket compression declined (as propsec/protocol/
+# capacity.py does). Python clients never offer it; Node's socket.io-client and browsers do.
+if _MODE == "eventlet":
+    class _Uncompressed(socketio.server.eio._async["websocket"]):
+        def _negotiate_permessage_deflate(self, extensions):
+            return None
+
+    socketio.server.eio._async["websocket"] = _Uncompressed
 
 
 @app.get("/healthz")

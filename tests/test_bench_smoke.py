@@ -49,3 +49,36 @@ def test_quick_profile_produces_every_row(tmp_path):
     assert "![Each ratio against its target](performance.svg)" in text
     assert "2. add-alert to 5 subscribers" in text
 
+
+
+def test_write_benchmark_checks_every_subscriber_against_the_log(tmp_path):
+    from bench.write import QUICK as WRITE_QUICK
+    from bench.write import run as run_write
+
+    report = tmp_path / "performance.md"
+    results = run_write(WRITE_QUICK, None, "redis://127.0.0.1:6379/0", "eventlet", report,
+                        "python -m bench.write --quick")
+    [(label, run_)] = results["runs"].items()
+    assert label == "sqlite-4"
+    propsec = run_["propsec"]
+    assert propsec["throughput"] > 0 and propsec["errors"] == 0
+    assert propsec["check"] == {"lost": 0, "duplicates": 0, "out_of_order": 0}
+    assert "| set-up | writes/s |" in report.read_text()
+    assert (tmp_path / "performance-write.svg").read_text().startswith("<svg")
+
+
+def test_capacity_benchmark_fills_both_servers_and_fans_out(tmp_path):
+    import shutil
+
+    from bench.capacity.__main__ import main as capacity
+    from bench.servers import ROOT
+    from services import unavailable
+
+    if not shutil.which("node") or not (ROOT / "node_modules" / "socket.io-client").exists():
+        unavailable("Node.js", "node and `npm ci`'s node_modules/socket.io-client are needed")
+    report = tmp_path / "capacity.md"
+    capacity(["--connections", "40", "--reps", "2", "--hold", "2", "--output", str(report)])
+    text = report.read_text()
+    assert "| connections opened (of 40) | 40 | 40 |" in text
+    assert "| connections dropped while held idle for 2 s | 0 |" in text
+    assert "one alert to all 40" in text
