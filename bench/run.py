@@ -523,18 +523,26 @@ def write_report(path: Path, section: str, begin: str = BEGIN, end: str = END,
     path.write_text(f"{head}{begin}\n{section}{end}{tail}")
 
 
-def run(profile: Profile, database_url: str | None = None, async_mode: str = "eventlet",
-        output: Path | None = None, reuse: bool = False, command: str = "python -m bench.run",
-        parts: tuple[str, ...] = PARTS) -> dict:
+def timed_run(label: str, database_url: str | None, command: str, measure) -> tuple:
+    """Run `measure(workdir)` in a fresh folder of bench/results/, noting the machine, the
+    load after and the time taken; returns (results, machine info, time stamp)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    workdir = RESULTS / f"run-{stamp}"
+    workdir = RESULTS / f"{label}-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
     info = machine(database_url)
     started = time.monotonic()
-    results = measure(profile, database_url, async_mode, reuse, workdir, parts)
+    results = measure(workdir)
     info["load_after"] = os.getloadavg()[0]
-    results.update(command=command, machine=info, seconds=round(time.monotonic() - started),
-                   nice=PRIORITY["nice"])
+    results.update(command=command, machine=info, seconds=round(time.monotonic() - started))
+    return results, info, stamp
+
+
+def run(profile: Profile, database_url: str | None = None, async_mode: str = "eventlet",
+        output: Path | None = None, reuse: bool = False, command: str = "python -m bench.run",
+        parts: tuple[str, ...] = PARTS) -> dict:
+    results, info, stamp = timed_run("run", database_url, command, lambda workdir: measure(
+        profile, database_url, async_mode, reuse, workdir, parts))
+    results["nice"] = PRIORITY["nice"]
     section = render(results, info)
     print(section)
     (RESULTS / f"{stamp}-{profile.name}.json").write_text(json.dumps(results, indent=1))

@@ -21,14 +21,12 @@ import json
 import os
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 from .chart import Bar, ratio_chart
-from .run import (DOC, RESULTS, fresh_database, generate, log, machine, markdown_table,
-                  run_lines, write_report)
+from .run import (DOC, RESULTS, fresh_database, generate, log, markdown_table, run_lines,
+                  timed_run, write_report)
 from .servers import GENERATOR_CPU, SERVER_CPU, echo_server, propsec_server
 
 BEGIN, END = "<!-- bench:write:begin -->", "<!-- bench:write:end -->"
@@ -195,14 +193,8 @@ def render(results: dict, info: dict) -> str:
 
 def run(profile: Profile, database_url: str | None, redis_url: str, async_mode: str,
         output: Path | None, command: str, only: tuple[str, ...] | None = None) -> dict:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    workdir = RESULTS / f"write-{stamp}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    info = machine(database_url)
-    started = time.monotonic()
-    results = measure(profile, database_url, redis_url, async_mode, workdir, only)
-    info["load_after"] = os.getloadavg()[0]
-    results.update(command=command, machine=info, seconds=round(time.monotonic() - started))
+    results, info, stamp = timed_run("write", database_url, command, lambda workdir: measure(
+        profile, database_url, redis_url, async_mode, workdir, only))
     section = render(results, info)
     print(section)
     (RESULTS / f"{stamp}-write-{profile.name}.json").write_text(json.dumps(results, indent=1))

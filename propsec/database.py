@@ -1,6 +1,8 @@
 """Database set-up: engine tuning, schema upgrades through the migrations, reference data."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event, inspect, text
@@ -33,11 +35,37 @@ def configure_engine(app: Flask) -> None:
 def init_db(app: Flask) -> None:
     """Create or upgrade the schema and the reference data; safe to run again."""
     upgrade(directory=app.extensions["migrate"].directory)
+    continue_event_ids()
     for ident, name in TIERS.items():
         db.session.merge(Tier(id=ident, name=name))
     for ident, name in EQUIPMENT_TYPES.items():
         db.session.merge(EquipmentType(id=ident, name=name))
     db.session.commit()
+
+
+def continue_event_ids() -> None:
+    """PostgreSQL: make the next event ids larger than every stored one.
+
+    Event ids derive from transaction ids (pipeline/log.py). A database moved to another
+    cluster by a logical dump and restore keeps its events but meets transaction ids that
+    start again, so new events would get smaller ids than old ones (clients' `since` and
+    the tailer's order would break). Then the id offset is raised past the stored ids."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    stored, offset, current = db.session.execute(text(
+        "SELECT coalesce(max(id), 0), propsec_event_id_offset(), "
+        "pg_current_xact_id()::text::bigint FROM event_log")).one()
+    if stored < (current + offset) << 16:
+        db.session.commit()
+        return
+    raised = (stored >> 16) - current + 1_000
+    db.session.execute(text(
+        "CREATE OR REPLACE FUNCTION propsec_event_id_offset() RETURNS bigint "
+        f"LANGUAGE sql STABLE AS 'SELECT {int(raised)}::bigint'"))
+    db.session.commit()
+    logging.getLogger("propsec.database").warning(
+        "stored event ids were ahead of this cluster's transaction ids (a restore?): "
+        "new event ids continue after them")
 
 
 def init_fresh_db(app: Flask) -> None:

@@ -175,6 +175,10 @@ class OwnTransaction:
                               _lost_everywhere(engine, self._pooled, self._pooled.invalidate))
 
     def commit(self) -> None:
+        if db.session.registry.has():
+            # A `prepared` handler that opened the ORM session would have split its work
+            # over two transactions: a bug, refused before anything is committed.
+            raise RuntimeError("a prepared query used the ORM session")
         try:
             self._driver.commit()
         except self.cursor.engine.dialect.loaded_dbapi.Error as exc:
@@ -213,10 +217,6 @@ def transaction(own: bool):
     token = _CURRENT.set(tx)
     try:
         yield tx
-        if db.session.registry.has():
-            # A `prepared` handler that opened the session would have split its work over
-            # two transactions: a bug, refused before anything is committed.
-            raise RuntimeError("a prepared query used the ORM session")
     finally:
         _CURRENT.reset(token)
         tx.close()
@@ -306,6 +306,8 @@ class Held:
     def release(self) -> None:
         if self._pooled is not None:
             try:
+                if self._engine.dialect.driver == "psycopg2":
+                    self._pooled.dbapi_connection.autocommit = False  # as the pool expects
                 self._pooled.close()
             except Exception:  # noqa: BLE001 - a broken connection: nothing to give back
                 pass

@@ -122,6 +122,7 @@ def test_a_flood_of_handshakes_past_the_gate_is_answered_503_without_a_session()
     status, body = call("/socket.io/", "EIO=4&transport=websocket")
     assert status.startswith("503") and b"full" in body
     assert call("/socket.io/", "EIO=4&transport=polling&sid=abc")[0].startswith("200")
+    assert call("/socket.io/", "EIO=4&transport=polling&xsid=1")[0].startswith("503")
     assert call("/healthz")[0].startswith("200")
     sessions["count"] -= 1
     assert call("/socket.io/", "EIO=4&transport=websocket")[0].startswith("200")

@@ -180,3 +180,30 @@ def test_event_ids_name_their_transaction(servers, opened):
 
 def sleeping(url: str) -> int:
     return waiting_backends(url, "wait_event = 'PgSleep'")
+
+
+def test_event_ids_keep_growing_after_a_move_to_a_new_cluster():
+    """A logical restore into another cluster keeps the events but meets transaction ids
+    that start again: init_db (run by every start) then continues the ids after the stored
+    ones, and the tailer's horizon follows."""
+    from services import postgres_database
+    from support import make_app
+
+    from propsec.database import init_db
+    from propsec.extensions import db
+
+    with postgres_database("restore") as url:
+        app = make_app(url)
+        with app.app_context():
+            init_db(app)
+            restored = sql(url, "SELECT (pg_current_xact_id()::text::bigint + 50000) << 16")[0][0]
+            sql(url, "INSERT INTO event_log (id, name, property_id, owner_id, payload, "
+                     f"created_at) VALUES ({restored}, 'events.alerts', 1, 'o', '{{}}', now())")
+            assert sql(url, "SELECT propsec_next_event_id()")[0][0] < restored  # the problem
+            init_db(app)
+            assert sql(url, "SELECT propsec_next_event_id()")[0][0] > restored
+            assert sql(url, "SELECT propsec_event_horizon()")[0][0] > restored
+            init_db(app)  # a second start changes nothing more
+            assert sql(url, "SELECT propsec_next_event_id()")[0][0] < restored + (2000 << 16)
+            db.session.remove()
+            db.engine.dispose()

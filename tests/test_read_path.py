@@ -112,3 +112,60 @@ def test_a_connection_lost_before_its_commit_is_replaced_and_the_request_answere
         alerts = expect(staff.call("get-alerts", propertyId=site["p1"]), "data")["alerts"]
         assert [a["reason"] for a in alerts] == ["after the drop"]  # once, not twice
     expect(staff.call("get-tiers"), "data")
+
+
+def test_a_subscribe_that_fails_after_replaying_is_not_run_again(app, site, connect,
+                                                                   monkeypatch):
+    """A lost connection is retried only while nothing has been sent: a subscribe that had
+    replayed events before failing answers the error and leaves the room (the client
+    subscribes again), rather than replaying everything a second time."""
+    from sqlalchemy.exc import OperationalError
+
+    from propsec.pipeline import log as event_log
+
+    owner, staff = connect("owner"), connect("staff")
+    for n in range(3):
+        owner.ok("add-alert", propertyId=site["p1"], userId="owner", reason=f"r{n}")
+    real, calls = event_log.last_visible, {"n": 0}
+
+    def lost_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("SELECT", None, Exception("server closed the connection"),
+                                   connection_invalidated=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(event_log, "last_visible", lost_once)
+    expect_error(staff.call("subscribe", {"id": "events.alerts", "since": 0}), "internal_error")
+    ids = [p["eventId"] for _, p in staff.events("events.alerts")]
+    assert len(ids) == 3 and ids == sorted(set(ids))  # the replay, once
+    owner.ok("add-alert", propertyId=site["p1"], userId="owner", reason="after")
+    assert staff.events("events.alerts") == []  # not left in the room
+    data = expect(staff.call("subscribe", {"id": "events.alerts", "since": ids[-1]}), "status")
+    assert data["replayed"] == 1
+
+
+def test_a_prepared_query_that_opens_the_orm_session_commits_nothing(app, site, connect):
+    from sqlalchemy import func, select
+
+    from propsec.handlers.alerts import NewAlert, raise_alert
+    from propsec.models import Alert, User
+    from propsec.protocol import envelopes, registry
+    from propsec.protocol.access import Allow
+
+    @registry.websocket_query("test-mixed-probe", NewAlert, allow=Allow.OWNER,
+                              target="propertyId", mutates=True, prepared=True)
+    def probe(req, data):
+        db.session.get(User, "owner")  # the ORM session, in a query declared prepared
+        return envelopes.success("ok", id=raise_alert(req, data.userId, data.reason))
+
+    try:
+        answer = connect("owner").call("test-mixed-probe", propertyId=site["p1"],
+                                       userId="owner", reason="half")
+        expect_error(answer, "internal_error")
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+    finally:
+        registry._REGISTRY.pop("queries.test-mixed-probe", None)
+        registry._DECLARATIONS[:] = [d for d in registry._DECLARATIONS
+                                     if d.name != "queries.test-mixed-probe"]

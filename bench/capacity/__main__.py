@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -11,13 +10,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import socketio
 
 from ..loadgen import percentile
-from ..run import DOC, RESULTS, fresh_database, log, machine, markdown_table, run_lines, write_report
+from ..run import DOC, RESULTS, fresh_database, log, markdown_table, run_lines, timed_run, write_report
 from ..servers import GENERATOR_CPU, ROOT, echo_server, pinned, proc_rss_mb, propsec_server
 
 BEGIN, END = "<!-- bench:capacity:begin -->", "<!-- bench:capacity:end -->"
@@ -234,15 +232,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="where to write the report")
     args = parser.parse_args(argv)
     _more_files()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    workdir = RESULTS / f"capacity-{stamp}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    info = machine(None)
-    results = measure(args.connections, args.reps, args.hold, args.async_mode, workdir)
-    info["load_after"] = os.getloadavg()[0]
-    results.update(command="python -m bench.capacity" + "".join(
-        f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
-        profile={"name": f"{args.connections}-connections"})
+    command = "python -m bench.capacity" + "".join(
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    results, info, stamp = timed_run("capacity", None, command, lambda workdir: measure(
+        args.connections, args.reps, args.hold, args.async_mode, workdir))
+    results["profile"] = {"name": f"{args.connections}-connections"}
     section = render(results, info)
     print(section)
     (RESULTS / f"{stamp}-capacity.json").write_text(json.dumps(results, indent=1))

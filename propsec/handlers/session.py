@@ -49,6 +49,7 @@ def session(req, data: SessionData):
 def subscribe(req, data: SubscriptionData):
     event = _checked(req, data)
     # Joined and replayed in one step against this process's tailer (pipeline/tailer.py).
+    req.settled = True  # a replay may send events before a failure: never run it twice
     replayed, last = pipeline().subscribe(req.connection, req.user, event, data.since)
     return envelopes.status(f"subscribed to {event}", replayed=replayed, lastEventId=last)
 

@@ -15,16 +15,20 @@ Flow: dispatcher → `record()` (insert, in the request's transaction) → commi
 `committed()` (wake this process's tailer and owe the other processes a hint)."""
 from __future__ import annotations
 
+import time
+
 from flask import Flask, current_app
 
 from ..background import Worker, checkpoint
 from ..extensions import socketio
+from ..protocol.errors import InternalError
 from ..protocol.events import ALL
 from . import log as event_log
 from .hints import HintSender
 from .tailer import Tailer
 
 POLL_SECONDS = 0.5
+INLINE_WAIT_SECONDS = 2.0
 # Under load the tailer reads the log at most every 2 ms (and hints go out as often), so one
 # read carries the rows of several commits; alone, a commit is still pushed at once.
 GAP_SECONDS = 0.002
@@ -65,22 +69,32 @@ class Pipeline:
 
     def committed(self) -> None:
         if self.inline:
-            self.tailer.pump()  # (tests: delivered before the acknowledgement)
+            self._pump_inline()  # (tests: delivered before the acknowledgement)
             return
         self.tail_worker.wake()
         if self.hints.enabled:
             self.hints.owe()
             self.hint_worker.wake()
 
+    def _pump_inline(self) -> None:
+        """Deliver now; rows held back by a transaction still running elsewhere (PostgreSQL)
+        are waited for a little, as the background tailer would."""
+        deadline = time.monotonic() + INLINE_WAIT_SECONDS
+        while self.tailer.pump() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def kick(self) -> None:
         if self.inline:
-            self.tailer.pump()
+            self._pump_inline()
         else:
             self.tail_worker.wake()
 
     def subscribe(self, connection, user, event: str, since: int | None) -> tuple[int, int]:
         if since is not None and since > (self.tailer.cursor or 0):
-            self.tailer.catch_up(since, self.kick)
+            if not self.tailer.catch_up(since, self.kick):
+                # Joining now would push again what the client already has: it asks again.
+                raise InternalError(f"events up to {since} have not reached this server yet;"
+                                    " subscribe again shortly")
         return self.tailer.subscribe(connection, user, event, since)
 
     @staticmethod

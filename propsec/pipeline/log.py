@@ -30,9 +30,9 @@ from ..models._common import utcnow
 ORDINAL_BITS = 16
 _T = EventRecord.__table__
 _COLUMNS = (_T.c.id, _T.c.name, _T.c.owner_id, _T.c.payload, _T.c.created_at)
-# Evaluated once per statement (an InitPlan), in the statement's own snapshot.
-_PG_HORIZON = literal_column(
-    f"(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {ORDINAL_BITS})")
+# Evaluated once per statement (an InitPlan), in the statement's own snapshot: the oldest
+# running transaction's id (plus the offset, see the migration) << ORDINAL_BITS.
+_PG_HORIZON = literal_column("(SELECT propsec_event_horizon())")
 _APPEND = sql.inserting(_T, "name", "property_id", "owner_id", "payload", "created_at",
                         returning_id=False)
 _AFTER = select(*_COLUMNS).where(_T.c.id > bindparam("after")).order_by(_T.c.id).limit(

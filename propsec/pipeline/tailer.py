@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from ..extensions import socketio
+from ..extensions import db, socketio
 from ..sql import Held, autocommit
 from ..protocol.events import ALL, NAMESPACE, room, rooms, wire_payload
 from . import log as event_log
@@ -66,45 +66,61 @@ class Tailer:
                 self.last_read = time.monotonic()
                 for row in rows:
                     self._push(row)
-                if rows:
-                    after = self.cursor = rows[-1].id
-                    self.delivered += len(rows)
+                    after = self.cursor = row.id  # row by row: a failure re-sends nothing
+                    self.delivered += 1
                 if blocked or len(rows) < BATCH:
                     return blocked
 
     @staticmethod
     def _push(row) -> None:
-        payload = wire_payload(row)
-        server = socketio.server
-        server.emit(row.name, payload, to=rooms(row.name, row.owner_id), namespace=NAMESPACE,
-                    ignore_queue=True)
-        payload["event"] = row.name
-        server.emit(ALL, payload, to=rooms(ALL, row.owner_id), namespace=NAMESPACE,
-                    ignore_queue=True)
+        try:
+            payload = wire_payload(row)
+            server = socketio.server
+            server.emit(row.name, payload, to=rooms(row.name, row.owner_id),
+                        namespace=NAMESPACE, ignore_queue=True)
+            payload["event"] = row.name
+            server.emit(ALL, payload, to=rooms(ALL, row.owner_id), namespace=NAMESPACE,
+                        ignore_queue=True)
+        except Exception as exc:  # noqa: BLE001 - one row must not stop the pipeline
+            logger.error("event %s could not be pushed (%s); skipped", row.id,
+                         type(exc).__name__)
 
-    def catch_up(self, target: int, kick) -> None:
+    def catch_up(self, target: int, kick) -> bool:
         """Wait (briefly) until the cursor reaches `target`, an id some client already got
-        from another process; `kick` makes the tailer look now."""
+        from another process; `kick` makes the tailer look now. False if it did not."""
         with autocommit() as reader:
             if target > event_log.newest_id(reader):
-                return  # no such event (yet): nothing to wait for
+                return True  # no such event (yet): nothing to wait for
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while (self.cursor or 0) < target and time.monotonic() < deadline:
             kick()
             socketio.sleep(0.005)
+        return (self.cursor or 0) >= target
 
     def subscribe(self, connection, user, event: str, since: int | None) -> tuple[int, int]:
-        """Join the room and replay (since, cursor] as one step against the pushes; returns
-        (replayed count, newest eventId of this name the user may see)."""
-        with self._lock:
-            if self.cursor is None:
-                self.start()
-            connection.join(room(event, user))
+        """Join the room and replay (since, cursor]; returns (replayed count, newest eventId
+        of this name the user may see). The bulk of a replay is sent before joining, outside
+        the lock (the pushes go on meanwhile); joining and replaying what came since then
+        is one step against the pushes, so every event arrives once, in order."""
+        if self.cursor is None:
+            self.start()
+        replayed, since = 0, since
+        if since is not None:
             upto = self.cursor
-            replayed = 0
-            if since is not None and since < upto:
-                replayed = self._replay(connection.sid, user, event, since, upto)
-            last = event_log.last_visible(user, event, ALL, upto)
+            if since < upto:
+                replayed += self._replay(connection.sid, user, event, since, upto)
+                since = upto
+        db.session.connection()  # the request's connection, before queueing for the lock
+        with self._lock:
+            connection.join(room(event, user))
+            try:
+                upto = self.cursor
+                if since is not None and since < upto:
+                    replayed += self._replay(connection.sid, user, event, since, upto)
+                last = event_log.last_visible(user, event, ALL, upto)
+            except BaseException:
+                connection.leave(room(event, user))
+                raise
         return replayed, last
 
     @staticmethod

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs
 
 log = logging.getLogger("propsec.capacity")
 
@@ -51,7 +52,10 @@ def raise_file_limit(limit: int) -> int:
     unlimited = hard == resource.RLIM_INFINITY
     target = wanted if unlimited else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # the system caps lower than it reports
+            target = soft
     if target >= wanted:
         return limit
     fits = max(1, (target - SPARE_FILES) * 100 // 111 - 100)
@@ -73,7 +77,7 @@ class FullGate:
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO", "").startswith(self.path)
-                and "sid=" not in environ.get("QUERY_STRING", "")
+                and "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
                 and self.sessions() >= gate(self.limit_of())):
             start_response("503 Service Unavailable", [
                 ("Content-Type", "application/json"), ("Retry-After", "5"),

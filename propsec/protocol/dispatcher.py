@@ -38,7 +38,9 @@ class Request:
     # The target property's columns (targets.py), read in the transaction for writers.
     target: PropertyShape | None = None
     pending: list[PendingEvent] = field(default_factory=list)
-    committing: bool = False  # a failure from here on may have committed: never retried
+    # From here on a failure is never retried: a commit began (it may have gone through), or
+    # something was already sent to the client.
+    settled: bool = False
 
     def emit(self, event: str, prop: PropertyShape, **payload) -> None:
         """Record an event about `prop`; it is logged and pushed when the request commits."""
@@ -84,7 +86,7 @@ def run(decl: Declaration, request: Request, payload) -> dict:
     except DBAPIError as exc:
         # A pooled connection lost before the commit (the database restarted since it was
         # last used): nothing happened, so the request runs once more on a fresh one.
-        if not (exc.connection_invalidated and not request.committing):
+        if not (exc.connection_invalidated and not request.settled):
             raise
         request.target, request.pending = None, []
         envelope = transaction(decl, request, data)
@@ -101,7 +103,7 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
         envelope = decl.handler(request, data)
         if request.pending:
             pipeline().record(request.pending)
-        request.committing = True
+        request.settled = True
         tx.commit()
         return envelope
 
