@@ -27,6 +27,8 @@ CONTRACT_RULES = {
     "get-dispatched-drones": ST, "get-pending-properties": ST, "search-pending-properties": ST,
     "search-removal-properties": ST, "get-requested-remove-properties": ST, "add-visitor": ST,
     "add-auth-entry": ST, "add-crime": ST, "acknowledge-alert": ST,
+    # (v2) section 13
+    "get-open-alerts": A, "assign-alert": ST, "resolve-alert": ST,
     "remove-property": AD, "approve-remove-property": AD, "change-property-status": AD,
     "change-property-tier": AD, "change-property-size": AD, "change-property-coordinates": AD,
 }
@@ -59,13 +61,16 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
         "add-visitor": {"propertyId": pid, "userId": "v1", "cameraId": camera},
         "add-auth-entry": {"propertyId": pid, "userId": "v1"},
         "acknowledge-alert": {"alertId": site["alert"]},
+        "assign-alert": {"alertId": site["alert"], "userId": "staff"},
+        "resolve-alert": {"alertId": site["alert"], "note": "checked, a fox"},
         "change-property-status": {"propertyId": pid, "status": "INACTIVE"},
         "change-property-tier": {"propertyId": pid, "tier": 3},
         "change-property-size": {"propertyId": pid, "width": 30, "height": 40},
         "change-property-coordinates": {"propertyId": pid, "x": 1, "y": 2},
     }
     no_payload = {"get-dispatched-drones", "get-pending-properties", "search-pending-properties",
-                  "search-removal-properties", "get-requested-remove-properties"}
+                  "search-removal-properties", "get-requested-remove-properties",
+                  "get-open-alerts"}
     if name in no_payload:
         return {}
     return samples.get(name, {"propertyId": pid})

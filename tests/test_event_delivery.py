@@ -13,7 +13,7 @@ from propsec.protocol.events import NAMESPACE
 
 # Contract section 8: the fields of each event's payload, besides eventId and timestamp.
 FIELDS = {
-    "events.alerts": {"propertyId", "user", "alertId", "reason"},
+    "events.alerts": {"propertyId", "user", "alertId", "reason", "severity"},
     "events.alert-acknowledged": {"propertyId", "alertId", "user"},
     "events.visits": {"propertyId", "clientId"},
     "events.scanned": {"propertyId", "clientId", "cameraId"},
@@ -31,6 +31,8 @@ FIELDS = {
     "events.property-coordinates-changed": {"propertyId", "x", "y"},
     "events.property-size-changed": {"propertyId", "width", "height", "size"},
     "events.property-tier-changed": {"propertyId", "tier"},
+    "events.alert-assigned": {"propertyId", "alertId", "user", "assignee"},
+    "events.alert-resolved": {"propertyId", "alertId", "user", "note"},
 }
 
 
@@ -73,11 +75,20 @@ CAUSES = [
     Cause("events.alerts", "owner", "add-alert",
           lambda s: {"propertyId": s["p1"], "userId": "owner", "reason": "window"},
           lambda s, ack: {"propertyId": s["p1"], "user": "owner", "alertId": ack["id"],
-                          "reason": "window"}),
+                          "reason": "window", "severity": "high"}),
     Cause("events.alerts", "staff", "add-auth-entry",
           lambda s: {"propertyId": s["p1"], "userId": "stranger"},
           lambda s, ack: {"propertyId": s["p1"], "user": "stranger",
-                          "reason": "unauthorized-entry"}, label="unauthorized-entry"),
+                          "reason": "unauthorized-entry", "severity": "high"},
+          label="unauthorized-entry"),
+    Cause("events.alert-assigned", "staff", "assign-alert",
+          lambda s: {"alertId": s["alert"], "userId": "admin"},
+          lambda s, ack: {"propertyId": s["p1"], "alertId": s["alert"], "user": "staff",
+                          "assignee": "admin"}, prepare=raise_alert),
+    Cause("events.alert-resolved", "admin", "resolve-alert",
+          lambda s: {"alertId": s["alert"], "note": "the cat again"},
+          lambda s, ack: {"propertyId": s["p1"], "alertId": s["alert"], "user": "admin",
+                          "note": "the cat again"}, prepare=raise_alert),
     Cause("events.alert-acknowledged", "staff", "acknowledge-alert",
           lambda s: {"alertId": s["alert"]},
           lambda s, ack: {"propertyId": s["p1"], "alertId": s["alert"], "user": "staff"},

@@ -38,3 +38,35 @@ def test_init_db_is_idempotent_and_brings_reference_data(app):
             (1, "Basic"), (2, "Standard"), (3, "Premium")]
         assert [t.name for t in db.session.query(EquipmentType).order_by(EquipmentType.id)] == [
             "Camera", "Drone", "Scanner", "Alarm", "Motion sensor"]
+
+
+def test_existing_alerts_become_high_and_acknowledged_where_they_were(tmp_path):
+    """The alert-lifecycle migration (9d2a6b3c1e55) on a database with alerts from before."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from support import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="7c4e2f1a9b30")
+        db.session.execute(text(
+            "INSERT INTO users (id, full_name, role, created_at) VALUES "
+            "('o', 'O', 'owner', CURRENT_TIMESTAMP)"))
+        db.session.execute(text("INSERT INTO tiers (id, name) VALUES (1, 'Basic')"))
+        db.session.execute(text(
+            "INSERT INTO properties (id, owner_id, location, tier_id, x, y, width, height, "
+            "status, description, created_at) VALUES (1, 'o', 'l', 1, 0, 0, 1, 1, 'ACTIVE', "
+            "'', CURRENT_TIMESTAMP)"))
+        db.session.execute(text(
+            "INSERT INTO alerts (id, property_id, user_id, reason, timestamp, acknowledged_by, "
+            "acknowledged_at) VALUES (1, 1, 'o', 'old open', CURRENT_TIMESTAMP, NULL, NULL), "
+            "(2, 1, 'o', 'old seen', CURRENT_TIMESTAMP, 'staff', CURRENT_TIMESTAMP)"))
+        db.session.commit()
+        upgrade(directory=directory)
+        rows = db.session.execute(text(
+            "SELECT id, severity, state, escalation_level FROM alerts ORDER BY id")).all()
+        db.session.remove()
+        db.engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, 2, "open", 0), (2, 2, "acknowledged", 0)]

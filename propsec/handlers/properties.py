@@ -7,7 +7,8 @@ from pydantic import Field
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import REMOVED, SETTABLE_STATUSES, STATUSES, Equipment, Property, Tier, User
+from ..models import (REMOVED, RESOLVED, SETTABLE_STATUSES, SEVERITIES, STATUSES, Alert,
+                      Equipment, Property, Tier, User)
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.errors import Forbidden, ValidationFailed
@@ -130,7 +131,21 @@ def get_map(req, data: MapBox):
     if data.minY is not None:
         query = query.where(Property.y + Property.height >= data.minY,
                             Property.y >= data.minY - _TALLEST)
-    return envelopes.data(properties=property_rows(query.order_by(Property.id)))
+    return envelopes.data(properties=with_open_alerts(property_rows(query.order_by(Property.id))))
+
+
+def with_open_alerts(rows: list[dict]) -> list[dict]:
+    """Add each property's count of unresolved alerts and their top severity (or null):
+    one aggregate over the open alerts, which are few, for the whole map."""
+    counts = {}
+    if rows:
+        counts = {pid: (n, top) for pid, n, top in db.session.execute(
+            select(Alert.property_id, func.count(), func.max(Alert.severity))
+            .where(Alert.state != RESOLVED).group_by(Alert.property_id))}
+    for row in rows:
+        n, top = counts.get(row["id"], (0, None))
+        row["openAlerts"], row["topSeverity"] = n, None if top is None else SEVERITIES[top]
+    return rows
 
 
 @websocket_query("get-tiers", allow=Allow.ANYONE)

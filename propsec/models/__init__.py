@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per subject."""
-from .activity import Alert, AuthEntry, Crime, Visit
+from .activity import (ACKNOWLEDGED, OPEN, RESOLVED, SEVERITIES, Alert, AuthEntry, Crime,
+                       Visit)
 from .equipment import DRONE, CAMERA, EQUIPMENT_TYPES, Equipment, EquipmentType
 from .events import EventRecord
 from .properties import (ACTIVE, PENDING, REMOVAL_REQUESTED, REMOVED, SETTABLE_STATUSES, STATUSES,
@@ -9,7 +10,7 @@ from .users import ROLES, ApiToken, User
 TIERS = {1: "Basic", 2: "Standard", 3: "Premium"}
 
 __all__ = [
-    "Alert", "AuthEntry", "Crime", "Visit", "DRONE", "CAMERA", "EQUIPMENT_TYPES", "Equipment",
+    "ACKNOWLEDGED", "OPEN", "RESOLVED", "SEVERITIES", "Alert", "AuthEntry", "Crime", "Visit", "DRONE", "CAMERA", "EQUIPMENT_TYPES", "Equipment",
     "EquipmentType", "EventRecord", "ACTIVE", "PENDING", "REMOVAL_REQUESTED", "REMOVED",
     "SETTABLE_STATUSES", "STATUSES", "AllowedUser", "Property", "Tier", "ROLES", "ApiToken",
     "User", "TIERS",

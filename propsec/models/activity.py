@@ -13,9 +13,16 @@ from ..extensions import db
 from ._common import BigId, iso, utcnow
 
 
+SEVERITIES = ("low", "medium", "high", "critical")  # in rising order
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+
+
 class Alert(db.Model):
+    """An alert's way: open → acknowledged → resolved (or open → resolved at once)."""
+
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_property_timestamp", "property_id", "timestamp"),)
+    __table_args__ = (Index("ix_alerts_property_timestamp", "property_id", "timestamp"),
+                      Index("ix_alerts_state_property", "state", "property_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
@@ -24,11 +31,24 @@ class Alert(db.Model):
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     acknowledged_at: Mapped[datetime | None]
+    # 0 low .. 3 critical (SEVERITIES), so that "highest first" is an ORDER BY
+    # (server-side defaults only: prepared INSERTs name just the columns they set)
+    severity: Mapped[int] = mapped_column(server_default="2")
+    state: Mapped[str] = mapped_column(String(16), server_default=OPEN)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    escalation_level: Mapped[int] = mapped_column(server_default="0")
 
     def to_dict(self) -> dict:
         return {"id": self.id, "userId": self.user_id, "timestamp": iso(self.timestamp),
                 "reason": self.reason, "acknowledgedBy": self.acknowledged_by,
-                "acknowledgedAt": iso(self.acknowledged_at)}
+                "acknowledgedAt": iso(self.acknowledged_at), "propertyId": self.property_id,
+                "severity": SEVERITIES[self.severity], "state": self.state,
+                "assignee": self.assignee, "resolvedBy": self.resolved_by,
+                "resolvedAt": iso(self.resolved_at), "note": self.note,
+                "escalationLevel": self.escalation_level}
 
 
 class Visit(db.Model):
