@@ -69,6 +69,8 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_TRUSTED_PROXIES": int(_env("PROPSEC_TRUSTED_PROXIES", "0")),
         # Connections one process lets in (protocol/capacity.py).
         "PROPSEC_MAX_CONNECTIONS": int(_env("PROPSEC_MAX_CONNECTIONS", "10000")),
+        # How long an open alert waits before each escalation (background/escalation.py).
+        "PROPSEC_ESCALATION_SECONDS": float(_env("PROPSEC_ESCALATION_SECONDS", "120")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

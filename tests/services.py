@@ -171,17 +171,19 @@ def stop_all(*servers: LiveServer) -> None:
 
 
 @contextmanager
-def cluster(tmp: Path, purpose: str, users: dict[str, str], count: int = 2, *extra: LiveServer):
+def cluster(tmp: Path, purpose: str, users: dict[str, str], count: int = 2, *extra: LiveServer,
+            **env: str):
     """`count` server processes on one fresh PostgreSQL database sharing one Redis channel
     (unique per call, so concurrent test runs on one Redis never hear each other). Each
     server gets `.tokens` ({user: token}) and `.database_url`. `extra` servers (built by the
-    caller, e.g. with a broken queue URL) are started alongside."""
+    caller, e.g. with a broken queue URL) are started alongside; `env`: more settings."""
     require_postgres()
     require_redis()
     with postgres_database(purpose) as url:
         channel = f"propsec-test-{purpose}-{os.getpid()}-{secrets.token_hex(3)}"
         servers = [LiveServer(tmp, database_url=url, PROPSEC_MESSAGE_QUEUE=REDIS_URL,
-                              PROPSEC_MESSAGE_QUEUE_CHANNEL=channel) for _ in range(count)]
+                              PROPSEC_MESSAGE_QUEUE_CHANNEL=channel, **env)
+                   for _ in range(count)]
         tokens = seed_users(servers[0], users)
         for server in servers:
             server.tokens, server.database_url = tokens, url

@@ -28,6 +28,7 @@ def upgrade():
         batch_op.add_column(sa.Column('note', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('escalation_level', sa.Integer(), nullable=False,
                                       server_default='0'))
+        batch_op.add_column(sa.Column('escalated_at', sa.DateTime(), nullable=True))
         batch_op.create_index('ix_alerts_state_property', ['state', 'property_id'],
                               unique=False)
     op.execute("UPDATE alerts SET state = 'acknowledged' WHERE acknowledged_by IS NOT NULL")
@@ -36,6 +37,6 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index('ix_alerts_state_property')
-        for column in ('escalation_level', 'note', 'resolved_at', 'resolved_by', 'assignee',
+        for column in ('escalated_at', 'escalation_level', 'note', 'resolved_at', 'resolved_by', 'assignee',
                        'state', 'severity'):
             batch_op.drop_column(column)

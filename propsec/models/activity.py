@@ -40,6 +40,7 @@ class Alert(db.Model):
     resolved_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
     escalation_level: Mapped[int] = mapped_column(server_default="0")
+    escalated_at: Mapped[datetime | None]  # the last escalation (background/escalation.py)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "userId": self.user_id, "timestamp": iso(self.timestamp),

@@ -19,7 +19,7 @@ import time
 
 from flask import Flask, current_app
 
-from ..background import Worker, checkpoint
+from ..background import Worker, checkpoint, escalation
 from ..extensions import socketio
 from ..protocol.errors import InternalError
 from ..protocol.events import ALL
@@ -50,12 +50,13 @@ class Pipeline:
 
     def start(self) -> None:
         """At the first connection: fix the starting cursor, start this process's workers
-        (the tailer, the hint sender, and on SQLite the checkpointer)."""
+        (the tailer, the hint sender, alert escalation, and on SQLite the checkpointer)."""
         if self.tailer.cursor is None:
             self.tailer.start()
         if self.inline:
             return
         checkpoint.start(self._app)
+        escalation.escalator.start(self._app)
         self.tail_worker.start(self._app)
         if self.hints.enabled:
             self.hint_worker.start(self._app)

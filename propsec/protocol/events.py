@@ -18,7 +18,7 @@ EVENT_NAMES = (
     "events.requested-remove-property", "events.approved-remove-property",
     "events.drone-dispatched", "events.drone-recalled", "events.property-coordinates-changed",
     "events.property-size-changed", "events.property-tier-changed",
-    "events.alert-assigned", "events.alert-resolved",
+    "events.alert-assigned", "events.alert-resolved", "events.alert-escalated",
 )
 
 

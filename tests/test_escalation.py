@@ -1,0 +1,115 @@
+"""Escalation (contract section 13): an alert left open escalates one level per
+PROPSEC_ESCALATION_SECONDS, at most 3, each level exactly once, never after it is
+acknowledged or resolved; across processes, and after the process that raised it died."""
+from __future__ import annotations
+
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from helpers import ago, expect, insert
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
+
+from propsec.background.escalation import escalate_due
+from propsec.extensions import db
+from propsec.models import Alert
+
+
+def levels(app, alert_id):
+    with app.app_context():
+        alert = db.session.get(Alert, alert_id)
+        result = alert.escalation_level, alert.escalated_at
+        db.session.remove()
+        return result
+
+
+def run_escalation(app) -> int:
+    with app.app_context():
+        try:
+            return escalate_due()
+        finally:
+            db.session.remove()
+
+
+def backdate_escalation(app, alert_id, seconds: float) -> None:
+    with app.app_context():
+        alert = db.session.get(Alert, alert_id)
+        alert.escalated_at = alert.escalated_at - timedelta(seconds=seconds)
+        db.session.commit()
+
+
+def test_each_level_once_up_to_three_and_only_when_due(app, clients, site):
+    app.config["PROPSEC_ESCALATION_SECONDS"] = 60
+    staff = clients["staff"]
+    expect(staff.call("subscribe", {"id": "events.alert-escalated"}), "status")
+    [alert_id] = insert(app, Alert(property_id=site["p1"], user_id="owner", reason="door",
+                                   timestamp=ago(seconds=61), severity=3))
+    [fresh] = insert(app, Alert(property_id=site["p1"], user_id="owner", reason="new",
+                                timestamp=ago(seconds=30)))
+    assert run_escalation(app) == 1
+    assert run_escalation(app) == 0  # the next level waits another 60 s
+    assert levels(app, alert_id)[0] == 1 and levels(app, fresh)[0] == 0
+    for level in (2, 3):
+        backdate_escalation(app, alert_id, 61)
+        assert run_escalation(app) == 1
+        assert levels(app, alert_id)[0] == level
+    backdate_escalation(app, alert_id, 61)
+    assert run_escalation(app) == 0  # never past 3
+    events = [p for _, p in staff.events("events.alert-escalated")]
+    assert [(e["alertId"], e["level"], e["severity"]) for e in events] == [
+        (alert_id, 1, "critical"), (alert_id, 2, "critical"), (alert_id, 3, "critical")]
+    assert all(e["propertyId"] == site["p1"] for e in events)
+
+
+@pytest.mark.parametrize("how", ["acknowledge", "resolve"])
+def test_acknowledging_or_resolving_stops_escalation(app, clients, site, how):
+    app.config["PROPSEC_ESCALATION_SECONDS"] = 60
+    [alert_id] = insert(app, Alert(property_id=site["p1"], user_id="owner", reason="door",
+                                   timestamp=ago(seconds=61)))
+    assert run_escalation(app) == 1
+    if how == "acknowledge":
+        expect(clients["staff"].call("acknowledge-alert", alertId=alert_id), "success")
+    else:
+        expect(clients["staff"].call("resolve-alert", alertId=alert_id, note="ok"), "success")
+    backdate_escalation(app, alert_id, 3600)
+    assert run_escalation(app) == 0
+    assert levels(app, alert_id)[0] == 1
+
+
+# --------------------------------------------------------------------------- two processes
+
+
+def test_two_processes_each_level_once_and_the_survivor_takes_over(tmp_path):
+    from services import Recorder, active_property, call, cluster, connect, ok
+
+    users = {"olive": "owner", "sam": "staff", "ada": "admin"}
+    with cluster(tmp_path, "escalation", users, 2, PROPSEC_ESCALATION_SECONDS="1") as (a, b):
+        watchers, clients = [], []
+        try:
+            for server in (a, b):
+                watcher = connect(server.url, server.tokens["sam"])
+                watcher.recorder = Recorder(watcher, "events.alert-escalated")
+                assert call(watcher, "subscribe", {"id": "events.alert-escalated"})["type"] == "status"
+                watchers.append(watcher)
+            admin_a = connect(a.url, a.tokens["ada"])
+            clients.append(admin_a)
+            pid = active_property(admin_a)
+            left_open = ok(admin_a, "add-alert", propertyId=pid, userId="olive")["id"]
+            seen = ok(admin_a, "add-alert", propertyId=pid, userId="olive")["id"]
+            assert watchers[1].recorder.wait(
+                lambda r: {p["alertId"] for p in r.payloads()} >= {left_open, seen}, 10)
+            ok(admin_a, "acknowledge-alert", alertId=seen)
+            a.stop(signal.SIGKILL)  # the process that raised them dies
+            assert watchers[1].recorder.wait(
+                lambda r: [p["level"] for p in r.payloads() if p["alertId"] == left_open]
+                == [1, 2, 3], 20)
+            time.sleep(2.5)  # past a further wait: nothing more
+            got = [(p["alertId"], p["level"]) for p in watchers[1].recorder.payloads()]
+            assert got.count((left_open, 1)) == got.count((left_open, 2)) == 1
+            assert [lv for i, lv in got if i == seen] == [1]  # acknowledged after level 1
+            assert [lv for i, lv in got if i == left_open] == [1, 2, 3]
+        finally:
+            for client in watchers + clients:
+                if client.connected:
+                    client.disconnect()
