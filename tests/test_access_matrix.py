@@ -29,6 +29,8 @@ CONTRACT_RULES = {
     "add-auth-entry": ST, "add-crime": ST, "acknowledge-alert": ST,
     # (v2) section 13
     "get-open-alerts": A, "assign-alert": ST, "resolve-alert": ST,
+    # (v2) section 14
+    "set-arming": O,
     "remove-property": AD, "approve-remove-property": AD, "change-property-status": AD,
     "change-property-tier": AD, "change-property-size": AD, "change-property-coordinates": AD,
 }
@@ -63,6 +65,7 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
         "acknowledge-alert": {"alertId": site["alert"]},
         "assign-alert": {"alertId": site["alert"], "userId": "staff"},
         "resolve-alert": {"alertId": site["alert"], "note": "checked, a fox"},
+        "set-arming": {"propertyId": pid, "mode": "away"},
         "change-property-status": {"propertyId": pid, "status": "INACTIVE"},
         "change-property-tier": {"propertyId": pid, "tier": 3},
         "change-property-size": {"propertyId": pid, "width": 30, "height": 40},

@@ -167,3 +167,51 @@ def test_the_map_marks_properties_by_their_open_alerts(clients, site):
     assert marks()[site["p1"]] == (1, "medium")
     expect(staff.call("resolve-alert", alertId=medium, note="n"), "success")
     assert marks() == {site["p1"]: (0, None), site["p2"]: (0, None)}
+
+
+# --------------------------------------------------------------------------- arming (section 14)
+
+
+@pytest.mark.parametrize("mode, severity", [("away", "critical"), ("home", "high"),
+                                            ("disarmed", "medium")])
+def test_an_unauthorized_entry_is_as_severe_as_the_property_is_armed(clients, site, mode,
+                                                                      severity):
+    owner, staff = clients["owner"], clients["staff"]
+    expect(owner.call("set-arming", propertyId=site["p1"], mode=mode), "success")
+    assert expect(owner.call("get-property", propertyId=site["p1"]),
+                  "data")["property"]["armed"] == mode
+    answer = expect(staff.call("add-auth-entry", propertyId=site["p1"], userId="stranger"),
+                    "success", "alertId")
+    assert the_alert(staff, site["p1"], answer["alertId"])["severity"] == severity
+    expect(staff.call("add-auth-entry", propertyId=site["p1"], userId="owner"), "success")
+    assert len(open_queue(staff)) == 1  # the owner's own entry raised nothing
+
+
+def test_arming_rules_and_event(clients, site):
+    owner, staff = clients["owner"], clients["staff"]
+    expect(staff.call("subscribe", {"id": "events.arming-changed"}), "status")
+    assert all(p["armed"] == "disarmed" for p in
+               expect(staff.call("get-map"), "data")["properties"])  # the default
+    expect_error(clients["neighbour"].call("set-arming", propertyId=site["p1"], mode="away"),
+                 "forbidden")
+    expect_error(owner.call("set-arming", propertyId=site["p1"], mode="vacation"),
+                 "validation_error", "mode")
+    expect(staff.call("set-arming", propertyId=site["p2"], mode="away"), "success")
+    [event] = [p for _, p in staff.events("events.arming-changed")]
+    assert event == {**event, "propertyId": site["p2"], "mode": "away", "user": "staff"}
+
+
+def test_a_stranger_seen_while_armed_away_raises_an_alert(clients, site):
+    owner, staff = clients["owner"], clients["staff"]
+    visit = {"propertyId": site["p1"], "cameraId": site["camera"]}
+    expect(staff.call("add-visitor", {**visit, "userId": "stranger"}), "success")
+    assert open_queue(staff) == []  # disarmed: a visit is only a visit
+    expect(owner.call("set-arming", propertyId=site["p1"], mode="away"), "success")
+    expect(owner.call("add-allowed-user", propertyId=site["p1"], userId="neighbour"), "success")
+    for allowed in ("owner", "neighbour"):
+        expect(staff.call("add-visitor", {**visit, "userId": allowed}), "success")
+    assert open_queue(staff) == []
+    expect(staff.call("add-visitor", {**visit, "userId": "stranger"}), "success")
+    [alert] = open_queue(staff)
+    assert (alert["reason"], alert["severity"], alert["userId"]) == (
+        "visitor-while-armed", "high", "stranger")

@@ -33,6 +33,7 @@ FIELDS = {
     "events.property-tier-changed": {"propertyId", "tier"},
     "events.alert-assigned": {"propertyId", "alertId", "user", "assignee"},
     "events.alert-resolved": {"propertyId", "alertId", "user", "note"},
+    "events.arming-changed": {"propertyId", "mode", "user"},
 }
 
 
@@ -79,8 +80,11 @@ CAUSES = [
     Cause("events.alerts", "staff", "add-auth-entry",
           lambda s: {"propertyId": s["p1"], "userId": "stranger"},
           lambda s, ack: {"propertyId": s["p1"], "user": "stranger",
-                          "reason": "unauthorized-entry", "severity": "high"},
-          label="unauthorized-entry"),
+                          "reason": "unauthorized-entry", "severity": "medium"},
+          label="unauthorized-entry"),  # (disarmed: medium; contract section 14)
+    Cause("events.arming-changed", "owner", "set-arming",
+          lambda s: {"propertyId": s["p1"], "mode": "home"},
+          lambda s, ack: {"propertyId": s["p1"], "mode": "home", "user": "owner"}),
     Cause("events.alert-assigned", "staff", "assign-alert",
           lambda s: {"alertId": s["alert"], "userId": "admin"},
           lambda s, ack: {"propertyId": s["p1"], "alertId": s["alert"], "user": "staff",

@@ -15,7 +15,7 @@ from ..protocol.schemas import Page
 # Plain columns are much cheaper to list than ORM objects (get-map draws 10,000 of them).
 PROPERTY_COLUMNS = (Property.id, Property.location, Property.tier_id.label("tier"), Property.x,
                     Property.y, Property.width, Property.height, Property.status,
-                    Property.description)
+                    Property.description, Property.armed)
 
 
 def property_rows(query: Select) -> list[dict]:

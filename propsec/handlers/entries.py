@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 
 from .. import sql
-from ..models import AllowedUser, AuthEntry
+from ..models import AWAY, DISARMED, HOME, SEVERITIES, AllowedUser, AuthEntry
 from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
@@ -17,6 +17,15 @@ _ALLOWED = sql.Prepared(select(AllowedUser.user_id).where(
     AllowedUser.property_id == bindparam("property_id"),
     AllowedUser.user_id == bindparam("user_id")))
 _NEW_ENTRY = sql.inserting(AuthEntry.__table__, "property_id", "user_id", "authorized", "timestamp")
+# An unauthorized entry's alert is as severe as the property is armed (contract section 14).
+ENTRY_SEVERITY = {AWAY: SEVERITIES.index("critical"), HOME: SEVERITIES.index("high"),
+                  DISARMED: SEVERITIES.index("medium")}
+
+
+def may_enter(cursor, prop, user_id: str) -> bool:
+    """The owner and the property's allowed users may come in."""
+    return (user_id == prop.owner_id
+            or _ALLOWED.first(cursor, property_id=prop.id, user_id=user_id) is not None)
 
 
 class NewEntry(PropertyRef):
@@ -33,12 +42,12 @@ def get_auth_entries(req, data: AlertsQuery):
 def add_auth_entry(req, data: NewEntry):
     prop = req.target
     cursor = sql.in_transaction()
-    authorized = (data.userId == prop.owner_id
-                  or _ALLOWED.first(cursor, property_id=prop.id, user_id=data.userId) is not None)
+    authorized = may_enter(cursor, prop, data.userId)
     entry_id = _NEW_ENTRY.scalar(cursor, property_id=prop.id, user_id=data.userId,
                                  authorized=authorized, timestamp=utcnow())
     req.emit("events.auth-entries", prop, propertyId=prop.id, clientId=data.userId,
              authorized=authorized)
-    extra = {} if authorized else {"alertId": raise_alert(req, data.userId, UNAUTHORIZED)}
+    extra = {} if authorized else {
+        "alertId": raise_alert(req, data.userId, UNAUTHORIZED, ENTRY_SEVERITY[prop.armed])}
     return envelopes.success("entry recorded" if authorized else "unauthorized entry: alert raised",
                              authorized=authorized, id=entry_id, **extra)

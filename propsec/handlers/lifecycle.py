@@ -1,5 +1,8 @@
-"""A property's way through approval and removal, and the staff queues that follow it."""
+"""A property's way through approval and removal, the staff queues that follow it, and its
+arming mode."""
 from __future__ import annotations
+
+from typing import Literal
 
 from ..models import PENDING, REMOVAL_REQUESTED, REMOVED, Property
 from ..protocol import envelopes
@@ -16,6 +19,20 @@ def _set_status(req, status: str, *events: str) -> dict:
     for event in events:
         req.emit(event, prop, propertyId=prop.id)
     return envelopes.success(f"property {prop.id} is now {status}")
+
+
+class Arming(PropertyRef):
+    mode: Literal["disarmed", "home", "away"]
+
+
+@websocket_query("set-arming", Arming, allow=Allow.OWNER, target="propertyId", mutates=True,
+                 emits=("events.arming-changed",))
+def set_arming(req, data: Arming):
+    """Owners arm their own properties, staff any (contract section 14)."""
+    update_property(req.target.id, armed=data.mode)
+    req.emit("events.arming-changed", req.target, propertyId=req.target.id, mode=data.mode,
+             user=req.user.id)
+    return envelopes.success(f"property {req.target.id} is now {data.mode}")
 
 
 @websocket_query("remove-property", PropertyRef, allow=Allow.ADMIN, target="propertyId",

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, select
 
 from .. import sql
 from ..extensions import db
-from ..models import CAMERA, Equipment, Visit
+from ..models import AWAY, CAMERA, SEVERITIES, Equipment, Visit
 from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
@@ -16,6 +16,8 @@ from ..protocol.errors import ValidationFailed
 from ..protocol.registry import websocket_query
 from ..protocol.schemas import Day, Id, PropertyRef, UserId
 from ._shared import days_ago
+from .alerts import raise_alert
+from .entries import may_enter
 
 MAX_RANGE_DAYS = 365
 _CAMERA = sql.Prepared(select(Equipment.id).where(
@@ -43,7 +45,7 @@ class DayRange(PropertyRef):
 
 
 @websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
-                 emits=("events.visits", "events.scanned"), prepared=True)
+                 emits=("events.visits", "events.scanned", "events.alerts"), prepared=True)
 def add_visitor(req, data: NewVisit):
     cursor = sql.in_transaction()
     if _CAMERA.first(cursor, camera_id=data.cameraId, property_id=req.target.id) is None:
@@ -53,6 +55,9 @@ def add_visitor(req, data: NewVisit):
     req.emit("events.visits", req.target, propertyId=req.target.id, clientId=data.userId)
     req.emit("events.scanned", req.target, propertyId=req.target.id, clientId=data.userId,
              cameraId=data.cameraId)
+    if req.target.armed == AWAY and not may_enter(cursor, req.target, data.userId):
+        # Armed away, someone who may not come in at the door (contract section 14).
+        raise_alert(req, data.userId, "visitor-while-armed", SEVERITIES.index("high"))
     return envelopes.success("visit recorded", id=visit_id)
 
 

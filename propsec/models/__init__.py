@@ -3,7 +3,7 @@ from .activity import (ACKNOWLEDGED, OPEN, RESOLVED, SEVERITIES, Alert, AuthEntr
                        Visit)
 from .equipment import DRONE, CAMERA, EQUIPMENT_TYPES, Equipment, EquipmentType
 from .events import EventRecord
-from .properties import (ACTIVE, PENDING, REMOVAL_REQUESTED, REMOVED, SETTABLE_STATUSES, STATUSES,
+from .properties import (ACTIVE, ARMING_MODES, AWAY, DISARMED, HOME, PENDING, REMOVAL_REQUESTED, REMOVED, SETTABLE_STATUSES, STATUSES,
                          AllowedUser, Property, Tier)
 from .users import ROLES, ApiToken, User
 
@@ -11,7 +11,7 @@ TIERS = {1: "Basic", 2: "Standard", 3: "Premium"}
 
 __all__ = [
     "ACKNOWLEDGED", "OPEN", "RESOLVED", "SEVERITIES", "Alert", "AuthEntry", "Crime", "Visit", "DRONE", "CAMERA", "EQUIPMENT_TYPES", "Equipment",
-    "EquipmentType", "EventRecord", "ACTIVE", "PENDING", "REMOVAL_REQUESTED", "REMOVED",
+    "EquipmentType", "EventRecord", "ACTIVE", "ARMING_MODES", "AWAY", "DISARMED", "HOME", "PENDING", "REMOVAL_REQUESTED", "REMOVED",
     "SETTABLE_STATUSES", "STATUSES", "AllowedUser", "Property", "Tier", "ROLES", "ApiToken",
     "User", "TIERS",
 ]

@@ -13,6 +13,8 @@ PENDING, ACTIVE, INACTIVE, REJECTED = "PENDING", "ACTIVE", "INACTIVE", "REJECTED
 REMOVAL_REQUESTED, REMOVED = "REMOVAL_REQUESTED", "REMOVED"
 STATUSES = (PENDING, ACTIVE, INACTIVE, REJECTED, REMOVAL_REQUESTED, REMOVED)
 SETTABLE_STATUSES = (PENDING, ACTIVE, INACTIVE, REJECTED)
+DISARMED, HOME, AWAY = "disarmed", "home", "away"
+ARMING_MODES = (DISARMED, HOME, AWAY)
 
 
 class Tier(db.Model):
@@ -48,6 +50,7 @@ class PropertyShape:
             "height": self.height,
             "status": self.status,
             "description": self.description,
+            "armed": self.armed,
         }
 
 
@@ -67,6 +70,7 @@ class Property(PropertyShape, db.Model):
     status: Mapped[str] = mapped_column(String(20), default=PENDING, index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    armed: Mapped[str] = mapped_column(String(16), default=DISARMED, server_default=DISARMED)
 
     owner = relationship("User")
     tier = relationship("Tier")

@@ -19,6 +19,7 @@ EVENT_NAMES = (
     "events.drone-dispatched", "events.drone-recalled", "events.property-coordinates-changed",
     "events.property-size-changed", "events.property-tier-changed",
     "events.alert-assigned", "events.alert-resolved", "events.alert-escalated",
+    "events.arming-changed",
 )
 
 

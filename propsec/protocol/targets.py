@@ -35,6 +35,7 @@ class PropertySnapshot(PropertyShape):
     height: int
     status: str
     description: str
+    armed: str
 
 
 _SNAPSHOT = (select(*(Property.__table__.c[f.name] for f in fields(PropertySnapshot)))
