@@ -67,6 +67,7 @@ def test_short_run_drives_devices_over_the_wire(demo):
     unauthorized = int(re.search(r"unauthorized entries \(each raised an alert\): (\d+)", out).group(1))
 
     assert 10 <= steps <= 60  # paced at 20/s for 3 s (fewer on a slow machine)
+    assert sum(summary_row(out, "total")) == steps  # the table counts exactly the actions
     assert visits_ok > 0 and entries_ok > 0
     # Every reported action is a row the server stored, visible through the queries.
     assert after["visits"] - before["visits"] == visits_ok
