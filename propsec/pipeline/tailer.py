@@ -32,8 +32,6 @@ class Tailer:
         self.poll = poll
         self._lock = threading.RLock()
         self._retry = FIRST_RETRY
-        self.delivered = 0
-        self.last_read = 0.0
         # The background pump keeps a connection; inline delivery (tests) takes one each time.
         self._held = Held() if hold_connection else None
 
@@ -63,11 +61,9 @@ class Tailer:
             after = self._ensure_cursor(reader)
             while True:
                 rows, blocked = event_log.read_final(reader, after, BATCH)
-                self.last_read = time.monotonic()
                 for row in rows:
                     self._push(row)
                     after = self.cursor = row.id  # row by row: a failure re-sends nothing
-                    self.delivered += 1
                 if blocked or len(rows) < BATCH:
                     return blocked
 
