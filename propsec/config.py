@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .schedules import site_zone
+
 ASYNC_MODES = ("eventlet", "gevent", "threading")
 
 
@@ -71,6 +73,8 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_MAX_CONNECTIONS": int(_env("PROPSEC_MAX_CONNECTIONS", "10000")),
         # How long an open alert waits before each escalation (background/escalation.py).
         "PROPSEC_ESCALATION_SECONDS": float(_env("PROPSEC_ESCALATION_SECONDS", "120")),
+        # The site's clock for allowed users' schedules (schedules.py); checked here.
+        "PROPSEC_TIMEZONE": site_zone(_env("PROPSEC_TIMEZONE", "UTC") or "UTC").key,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

@@ -1,9 +1,10 @@
 """Door scanners: who came in, and whether they were allowed to."""
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 
-from .. import sql
+from .. import schedules, sql
 from ..models import AWAY, DISARMED, HOME, SEVERITIES, AllowedUser, AuthEntry
 from ..models._common import utcnow
 from ..protocol import envelopes
@@ -12,8 +13,7 @@ from ..protocol.registry import websocket_query
 from ..protocol.schemas import PropertyRef, UserId
 from .alerts import AlertsQuery, newest_first, raise_alert
 
-UNAUTHORIZED = "unauthorized-entry"
-_ALLOWED = sql.Prepared(select(AllowedUser.user_id).where(
+_ALLOWED = sql.Prepared(select(AllowedUser.schedule, AllowedUser.valid_until).where(
     AllowedUser.property_id == bindparam("property_id"),
     AllowedUser.user_id == bindparam("user_id")))
 _NEW_ENTRY = sql.inserting(AuthEntry.__table__, "property_id", "user_id", "authorized", "timestamp")
@@ -22,10 +22,16 @@ ENTRY_SEVERITY = {AWAY: SEVERITIES.index("critical"), HOME: SEVERITIES.index("hi
                   DISARMED: SEVERITIES.index("medium")}
 
 
-def may_enter(cursor, prop, user_id: str) -> bool:
-    """The owner and the property's allowed users may come in."""
-    return (user_id == prop.owner_id
-            or _ALLOWED.first(cursor, property_id=prop.id, user_id=user_id) is not None)
+def entry_refusal(cursor, prop, user_id: str, now) -> str | None:
+    """Why `user_id` may not come in at `now`, as an alert reason, or None when they may:
+    the owner always may, an allowed user inside their schedule and before its end."""
+    if user_id == prop.owner_id:
+        return None
+    listed = _ALLOWED.first(cursor, property_id=prop.id, user_id=user_id)
+    if listed is None:
+        return schedules.UNAUTHORIZED
+    zone = schedules.site_zone(current_app.config["PROPSEC_TIMEZONE"])
+    return schedules.refusal(listed[0], listed[1], now, zone)
 
 
 class NewEntry(PropertyRef):
@@ -40,14 +46,15 @@ def get_auth_entries(req, data: AlertsQuery):
 @websocket_query("add-auth-entry", NewEntry, allow=Allow.STAFF, target="propertyId", mutates=True,
                  emits=("events.auth-entries", "events.alerts"), prepared=True)
 def add_auth_entry(req, data: NewEntry):
-    prop = req.target
+    prop, now = req.target, utcnow()
     cursor = sql.in_transaction()
-    authorized = may_enter(cursor, prop, data.userId)
+    refusal = entry_refusal(cursor, prop, data.userId, now)
+    authorized = refusal is None
     entry_id = _NEW_ENTRY.scalar(cursor, property_id=prop.id, user_id=data.userId,
-                                 authorized=authorized, timestamp=utcnow())
+                                 authorized=authorized, timestamp=now)
     req.emit("events.auth-entries", prop, propertyId=prop.id, clientId=data.userId,
              authorized=authorized)
     extra = {} if authorized else {
-        "alertId": raise_alert(req, data.userId, UNAUTHORIZED, ENTRY_SEVERITY[prop.armed])}
+        "alertId": raise_alert(req, data.userId, refusal, ENTRY_SEVERITY[prop.armed])}
     return envelopes.success("entry recorded" if authorized else "unauthorized entry: alert raised",
                              authorized=authorized, id=entry_id, **extra)

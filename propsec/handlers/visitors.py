@@ -17,7 +17,7 @@ from ..protocol.registry import websocket_query
 from ..protocol.schemas import Day, Id, PropertyRef, UserId
 from ._shared import days_ago
 from .alerts import raise_alert
-from .entries import may_enter
+from .entries import entry_refusal
 
 MAX_RANGE_DAYS = 365
 _CAMERA = sql.Prepared(select(Equipment.id).where(
@@ -47,15 +47,16 @@ class DayRange(PropertyRef):
 @websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
                  emits=("events.visits", "events.scanned", "events.alerts"), prepared=True)
 def add_visitor(req, data: NewVisit):
-    cursor = sql.in_transaction()
+    cursor, now = sql.in_transaction(), utcnow()
     if _CAMERA.first(cursor, camera_id=data.cameraId, property_id=req.target.id) is None:
         raise ValidationFailed.on("cameraId", "is not a camera of this property")
     visit_id = _NEW_VISIT.scalar(cursor, property_id=req.target.id, camera_id=data.cameraId,
-                                 user_id=data.userId, timestamp=utcnow())
+                                 user_id=data.userId, timestamp=now)
     req.emit("events.visits", req.target, propertyId=req.target.id, clientId=data.userId)
     req.emit("events.scanned", req.target, propertyId=req.target.id, clientId=data.userId,
              cameraId=data.cameraId)
-    if req.target.armed == AWAY and not may_enter(cursor, req.target, data.userId):
+    if (req.target.armed == AWAY
+            and entry_refusal(cursor, req.target, data.userId, now) is not None):
         # Armed away, someone who may not come in at the door (contract section 14).
         raise_alert(req, data.userId, "visitor-while-armed", SEVERITIES.index("high"))
     return envelopes.success("visit recorded", id=visit_id)

@@ -83,4 +83,7 @@ class AllowedUser(db.Model):
 
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    # Weekly windows as JSON (schedules.py) and an end in naive UTC; None: no limit.
+    schedule: Mapped[str | None] = mapped_column(Text, nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(nullable=True)
     user = relationship("User")
