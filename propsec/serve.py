@@ -1,7 +1,12 @@
 """`python app.py`: prepare the database on first start, then serve."""
 from __future__ import annotations
 
+import atexit
 import gc
+import hashlib
+import json
+import os
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -20,9 +25,45 @@ def prepare(app: Flask) -> None:
             print_logins(seed_demo(60))
 
 
+def address_file(app: Flask) -> Path:
+    """Where a serving process notes its address, one file per database: the CLI started
+    with the same settings (`simulate`) finds the server even on a port it was not told."""
+    key = hashlib.sha256(app.config["SQLALCHEMY_DATABASE_URI"].encode()).hexdigest()[:16]
+    return Path(app.instance_path) / f"serving-{key}.json"
+
+
+def running_server_url(app: Flask) -> str | None:
+    """The address of a live process serving this app's database, if one noted it."""
+    try:
+        noted = json.loads(address_file(app).read_text())
+        os.kill(int(noted["pid"]), 0)  # still running? (signal 0 only checks)
+        return str(noted["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _note_address(app: Flask, host: str, port: int) -> None:
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    path = address_file(app)
+    try:
+        path.write_text(json.dumps({"url": f"http://{reachable}:{port}", "pid": os.getpid()}))
+    except OSError:
+        return  # a read-only instance folder: the CLI then needs --url
+    pid = os.getpid()
+
+    def forget():
+        try:
+            if json.loads(path.read_text()).get("pid") == pid:
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+    atexit.register(forget)
+
+
 def main(app: Flask) -> None:
     prepare(app)
     host, port = app.config["PROPSEC_HOST"], app.config["PROPSEC_PORT"]
+    _note_address(app, host, port)
     click.echo(f"propsec serving on http://{host}:{port} ({app.config['PROPSEC_ASYNC_MODE']})",
                err=True)
     # Everything built so far (app, mappers, compiled statements, modules) lives as long as

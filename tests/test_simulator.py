@@ -89,3 +89,21 @@ def test_unreachable_server_is_a_clear_error(demo):
     run = simulate(demo, "--url", f"http://127.0.0.1:{free_port()}", "--duration", "1")
     assert run.returncode != 0
     assert "cannot connect" in run.stderr
+
+
+def test_without_url_it_finds_the_server_of_its_database_on_any_port(demo):
+    # a shell that was not told PROPSEC_PORT: the server (on a free port, not 5000) noted
+    # where it serves this database, and the simulator goes there
+    env = {k: v for k, v in demo.env.items() if k not in ("PROPSEC_PORT", "PROPSEC_HOST")}
+    assert demo.port != 5000
+    run = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "simulate", "--rate", "5",
+                          "--duration", "0.5"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"at {demo.url} " in run.stdout
+    # told a port, it goes there and does not guess
+    env["PROPSEC_PORT"] = str(free_port())
+    refused = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "simulate",
+                              "--duration", "0.5"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "cannot connect" in refused.stderr

@@ -9,6 +9,7 @@ summary table.
 """
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import Counter
@@ -196,6 +197,14 @@ class Simulator:
 
 
 def _default_url() -> str:
+    """PROPSEC_HOST/PROPSEC_PORT when set; else a running server of this database (it notes
+    its address in the instance folder); else the configured default address."""
+    from ..serve import running_server_url
+
+    told = "PROPSEC_PORT" in os.environ or "PROPSEC_HOST" in os.environ
+    running = None if told else running_server_url(current_app)
+    if running:
+        return running
     host = current_app.config.get("PROPSEC_HOST") or "127.0.0.1"
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
@@ -250,7 +259,8 @@ def _summary(stats: Stats, steps: int, elapsed: float, dispatched_left: int) -> 
 
 @click.command("simulate")
 @click.option("--url", default=None,
-              help="Server to drive. Default: http://PROPSEC_HOST:PROPSEC_PORT of the app config.")
+              help="Server to drive. Default: PROPSEC_HOST:PROPSEC_PORT when set, else the running "
+                   "server of this database, else http://127.0.0.1:5000.")
 @click.option("--rate", type=click.FloatRange(min=0.1, max=1000), default=5.0, show_default=True,
               help="Device actions per second.")
 @click.option("--duration", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
