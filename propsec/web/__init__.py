@@ -86,7 +86,8 @@ def unexpected_error(exc):
 @web.get("/")
 @login_required
 def index():
-    return render_template("index.html", user=current_user)
+    return render_template("index.html", user=current_user,
+                           site_zone=current_app.config["PROPSEC_TIMEZONE"])
 
 
 @web.route("/login", methods=["GET", "POST"])

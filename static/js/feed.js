@@ -1,11 +1,15 @@
 // The live event feed (newest first, one <li> per event) and alert toasts.
 
 import { h, fmtTime, fmtDateTime, isToday, STATUS_LABELS } from "./ui.js";
+import { SEVERITY_LABELS, reasonLabel } from "./alarms.js";
 
 const FEED_LIMIT = 300;
 const FLUSH_MS = 40;
-const TOAST_LIMIT = 4;
+// At most this many alert toasts at once; the rest collapse into one line that leads to
+// the alarm queue (which lists every alert anyway).
+const TOAST_LIMIT = 3;
 const TOAST_MS = 9000;
+const ARMING_LABELS = { disarmed: "disarmed", home: "armed (home)", away: "armed (away)" };
 
 const ALERT_EVENTS = new Set(["events.alerts"]);
 
@@ -14,11 +18,23 @@ export function describe(name, e, ctx) {
   const place = ctx.place(e.propertyId);
   const who = ctx.who;
   switch (name) {
-    case "events.alerts":
-      if (e.reason === "unauthorized-entry") return `Unauthorized entry at ${place} by ${who(e.user)}`;
-      return `Alert at ${place}${e.reason ? `: ${e.reason}` : ""} (raised by ${who(e.user)})`;
+    case "events.alerts": {
+      const level = SEVERITY_LABELS[e.severity] || "High";
+      if (e.reason && e.reason in { "unauthorized-entry": 1, "outside-schedule": 1, "visitor-while-armed": 1 }) {
+        return `${level}: ${reasonLabel(e.reason).toLowerCase()} at ${place} by ${who(e.user)}`;
+      }
+      return `${level} alert at ${place}${e.reason ? `: ${e.reason}` : ""} (raised by ${who(e.user)})`;
+    }
     case "events.alert-acknowledged":
       return `${who(e.user)} acknowledged alert #${e.alertId} at ${place}`;
+    case "events.alert-assigned":
+      return `${who(e.user)} assigned alert #${e.alertId} at ${place} to ${who(e.assignee)}`;
+    case "events.alert-resolved":
+      return `${who(e.user)} resolved alert #${e.alertId} at ${place}: “${e.note}”`;
+    case "events.alert-escalated":
+      return `Alert #${e.alertId} at ${place} is still open: escalated to level ${e.level}`;
+    case "events.arming-changed":
+      return `${who(e.user)} set ${place} ${ARMING_LABELS[e.mode] || e.mode}`;
     case "events.visits":
       return `${who(e.clientId)} visited ${place}`;
     case "events.scanned":
@@ -67,14 +83,16 @@ function capital(s) {
 function toneOf(name, e) {
   if (name === "events.alerts" || name === "events.crimes") return "alert";
   if (name === "events.auth-entries" && !e.authorized) return "alert";
-  if (name === "events.alert-acknowledged" || name === "events.drone-recalled") return "ok";
+  if (name === "events.alert-escalated") return "alert";
+  if (name === "events.alert-acknowledged" || name === "events.alert-resolved" || name === "events.drone-recalled") return "ok";
   if (name.includes("remove")) return "warn";
   if (name === "events.drone-dispatched") return "drone";
   return "info";
 }
 
 export class Feed {
-  constructor({ list, summary, alertsOnly, toasts, ctx, onFocus }) {
+  constructor({ list, summary, alertsOnly, toasts, ctx, onFocus, onMore }) {
+    this.onMore = onMore;
     this.list = list;
     this.summary = summary;
     this.toasts = toasts;
@@ -83,6 +101,11 @@ export class Feed {
     this.count = 0;
     this.pending = [];
     alertsOnly?.addEventListener("change", () => list.classList.toggle("alerts-only", alertsOnly.checked));
+    // Escape on a toast (its buttons are in the tab order) dismisses it
+    toasts?.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Escape") return;
+      ev.target.closest(".toast")?.remove();
+    });
     list.addEventListener("click", (ev) => {
       const item = ev.target.closest("li[data-property-id]");
       if (item) this.onFocus(Number(item.dataset.propertyId));
@@ -128,7 +151,7 @@ export class Feed {
     const ids = [e.user, e.clientId, e.owner].filter((v) => v !== undefined && v !== null);
     const unknown = ids.filter((uid) => this.ctx.names.label(uid) === String(uid));
     let toastText = null;
-    if (!history && name === "events.alerts") toastText = this.toast(e, describe(name, e, this.ctx), pid);
+    if (!history && !replay && name === "events.alerts") toastText = this.toast(e, describe(name, e, this.ctx), pid);
     if (unknown.length) {
       Promise.all(unknown.map((uid) => this.ctx.names.resolve(uid))).then(() => {
         text.textContent = describe(name, e, this.ctx);
@@ -189,11 +212,15 @@ export class Feed {
       // a burst: count the rest in one line instead of flooding the screen
       this._more = (this._more || 0) + 1;
       if (!this._moreNode || !this._moreNode.isConnected) {
-        this._moreNode = h("div", { class: "toast toast-more", role: "status" });
-        this._moreNode.addEventListener("click", () => this._moreNode.remove());
+        this._moreNode = h("button", { type: "button", class: "toast toast-more" });
+        this._moreNode.addEventListener("click", () => {
+          this._moreNode.remove();
+          this._more = 0;
+          this.onMore?.();
+        });
         this.toasts.append(this._moreNode);
       }
-      this._moreNode.textContent = `+ ${this._more} more alert${this._more === 1 ? "" : "s"}: see the live events`;
+      this._moreNode.textContent = `+ ${this._more} more alert${this._more === 1 ? "" : "s"} in the alarm queue`;
       clearTimeout(this._moreTimer);
       this._moreTimer = setTimeout(() => {
         this._moreNode?.remove();
@@ -206,8 +233,8 @@ export class Feed {
     const show = pid !== null ? h("button", { type: "button", class: "btn btn-small btn-light" }, "Show") : null;
     const node = h(
       "div",
-      { class: "toast toast-alert", role: "alert", dataset: { eventId: e.eventId ?? "" } },
-      h("div", { class: "toast-body" }, h("strong", {}, "Alert"), body),
+      { class: "toast toast-alert", role: "alert", dataset: { eventId: e.eventId ?? "", severity: e.severity || "high" } },
+      h("div", { class: "toast-body" }, h("strong", {}, `${SEVERITY_LABELS[e.severity] || "High"} alert`), body),
       show,
       close,
     );

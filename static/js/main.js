@@ -11,15 +11,18 @@ import { PropertyPanel } from "./panel.js";
 import { AddProperty } from "./addform.js";
 import { StaffQueues, DroneList } from "./queues.js";
 import { setupTabs, CrimesChart, MyProperties } from "./sidebar.js";
+import { AlarmConsole } from "./alarms.js";
 import { h, clear, describeError, debounce } from "./ui.js";
 
 const body = document.body;
-const user = { id: body.dataset.userId, fullName: body.dataset.fullName, role: body.dataset.role };
+const user = { id: body.dataset.userId, fullName: body.dataset.fullName, role: body.dataset.role, siteZone: body.dataset.siteZone || "UTC" };
 const isStaff = user.role === "staff" || user.role === "admin";
 
 const EVENT_SCAN_PAGE = 1000;
 const EVENT_SCAN_MAX_PAGES = 20;
 const HISTORY_SIZE = 60;
+const ALERT_PAGE = 1000;
+const ALERT_MAX_PAGES = 5; // beyond 5,000 unresolved alerts the map falls back on get-map's counts
 
 // ---- reference data (tiers, equipment types), refreshed after connecting ------
 
@@ -67,18 +70,18 @@ const panelEl = document.getElementById("property-panel");
 const addEl = document.getElementById("add-property");
 const sidePanelOpen = () => !panelEl.hidden || !addEl.hidden;
 
-/** Show or hide a side panel; the map narrows or widens beside it. */
-function withSidePanel(change, { keepView = true } = {}) {
+/** Show or hide a side panel; the map narrows or widens beside it (same zoom and centre). */
+function withSidePanel(change) {
   const before = sidePanelOpen();
   change();
-  if (before !== sidePanelOpen()) mapView.resized({ keepView });
+  if (before !== sidePanelOpen()) mapView.resized();
 }
 
 const panel = new PropertyPanel(panelEl, {
-  conn, store, names, ref, role: user.role, userId: user.id,
+  conn, store, names, ref, role: user.role, userId: user.id, siteZone: user.siteZone,
   onClose: () => {
     mapView.select(null);
-    if (!sidePanelOpen()) mapView.resized({ keepView: false });
+    if (!sidePanelOpen()) mapView.resized();
   },
   onFocus: (id) => mapView.focus(id),
 });
@@ -88,7 +91,7 @@ const addForm = new AddProperty(document.getElementById("add-property"), {
   onAdded: (id) => selectProperty(id, { focus: true }),
 });
 addForm.onStart = () => panel.close();
-addForm.onLayout = (open) => mapView.resized({ keepView: open });
+addForm.onLayout = () => mapView.resized();
 
 const feedCtx = {
   names,
@@ -101,6 +104,13 @@ const feedCtx = {
   equipmentType: (id) => ref.equipmentTypeName(id),
 };
 
+const alarms = new AlarmConsole({
+  root: document.getElementById("alarm-console"),
+  store, conn, names, role: user.role, userId: user.id,
+  place: (pid) => feedCtx.place(pid),
+  onFocus: (id) => selectProperty(id, { focus: true }),
+});
+
 const feed = new Feed({
   list: document.getElementById("event-feed"),
   summary: document.getElementById("feed-summary"),
@@ -108,9 +118,10 @@ const feed = new Feed({
   toasts: document.getElementById("toasts"),
   ctx: feedCtx,
   onFocus: (id) => selectProperty(id, { focus: true }),
+  onMore: () => alarms.focus(),
 });
 
-const queues = isStaff ? new StaffQueues({ conn, role: user.role, onFocus: (id) => selectProperty(id, { focus: true }), countEl: document.getElementById("queue-count") }) : null;
+const queues = isStaff ? new StaffQueues({ conn, store, role: user.role, onFocus: (id) => selectProperty(id, { focus: true }), countEl: document.getElementById("queue-count") }) : null;
 const drones = isStaff ? new DroneList({ conn, store, onFocus: (id) => selectProperty(id, { focus: true }) }) : null;
 const mine = isStaff ? null : new MyProperties({ store, onFocus: (id) => selectProperty(id, { focus: true }) });
 const crimes = new CrimesChart({ conn });
@@ -124,8 +135,8 @@ setupTabs((name) => {
 
 function selectProperty(id, { focus = false } = {}) {
   addForm.cancel();
-  withSidePanel(() => panel.open(id), { keepView: !focus });
   mapView.select(id);
+  withSidePanel(() => panel.open(id));
   if (focus) mapView.focus(id);
 }
 
@@ -149,7 +160,10 @@ let replaying = false;
 conn.onEvent((name, e) => {
   feed.add(name, e, { replay: replaying });
   store.apply(name, e);
-  if (name === "events.alerts") mapView.flashAlert(e.propertyId);
+  if (name === "events.alerts") {
+    mapView.flashAlert(e.propertyId);
+    if (!replaying) alarms.announce(e);
+  }
   panel.onEvent(name, e);
   queues?.onEvent(name);
   drones?.onEvent(name);
@@ -170,17 +184,15 @@ async function scanEvents(eventName, visit) {
   }
 }
 
-async function openAlertsFromHistory() {
-  const open = new Map(); // alertId -> propertyId
-  await scanEvents("events.alerts", (ev) => open.set(Number(ev.alertId), Number(ev.propertyId)));
-  if (!open.size) return new Map();
-  await scanEvents("events.alert-acknowledged", (ev) => open.delete(Number(ev.alertId)));
-  const byProperty = new Map();
-  for (const [alertId, pid] of open) {
-    if (!byProperty.has(pid)) byProperty.set(pid, []);
-    byProperty.get(pid).push(alertId);
+/** Every unresolved alert the user may see (the queue and the map's colours), in pages. */
+async function openAlerts() {
+  const alerts = [];
+  for (let page = 0; page < ALERT_MAX_PAGES; page += 1) {
+    const d = await conn.query("get-open-alerts", { limit: ALERT_PAGE, offset: page * ALERT_PAGE });
+    alerts.push(...(d.alerts || []));
+    if ((d.alerts || []).length < ALERT_PAGE) return { alerts, complete: true };
   }
-  return byProperty;
+  return { alerts, complete: false };
 }
 
 async function dispatchedDrones() {
@@ -215,14 +227,13 @@ async function loadSnapshot() {
   performance.mark("propsec:get-map-answered");
   const properties = d.properties || [];
   loading.textContent = `Drawing ${properties.length.toLocaleString()} properties…`;
-  const serverCounts = properties.some((p) => p.openAlerts !== undefined || p.unacknowledgedAlerts !== undefined);
-  let alerts = null;
+  let alerts = { alerts: null, complete: false }; // without them, get-map's counts mark the map
   let droneMap = null;
   const problems = [];
   try {
-    if (!serverCounts) alerts = await openAlertsFromHistory();
+    alerts = await openAlerts();
   } catch (err) {
-    problems.push(`open alerts (${describeError(err)})`);
+    problems.push(`the alarm queue (${describeError(err)})`);
   }
   try {
     droneMap = await dispatchedDrones();
@@ -233,7 +244,7 @@ async function loadSnapshot() {
     showGlobalError(`The map is shown without ${problems.join(" and ")}; live changes still arrive.`);
   }
   performance.mark("propsec:snapshot-complete");
-  store.loadSnapshot({ properties, alerts, drones: droneMap });
+  store.loadSnapshot({ properties, alerts: alerts.alerts, alertsComplete: alerts.complete, drones: droneMap });
   performance.mark("propsec:snapshot-applied");
   loading.hidden = true;
   await mapView.indexReady;
@@ -392,4 +403,4 @@ searchInput.addEventListener("keydown", (ev) => {
 window.addEventListener("resize", debounce(() => mapView.invalidate(), 150));
 
 // a read-only handle for diagnostics and the benchmark
-window.propsec = Object.freeze({ conn, store, mapView, user });
+window.propsec = Object.freeze({ conn, store, mapView, user, alarms });

@@ -14,7 +14,9 @@
 
 /* global L */
 
-const FOCUS_MAX_ZOOM = 1;
+// Focusing a property zooms in until it takes about half the view, but not past this zoom
+// (2^3 = 8 px per metre); a zoom the user chose that already shows it well is kept.
+const FOCUS_MAX_ZOOM = 3;
 const OUTLINE_MIN_SCALE = 0.35; // below this, shapes are drawn without outlines
 const FRESH_ALERT_MS = 5000;
 const REDRAW_MS = 60; // at most ~16 canvas redraws a second for streamed changes
@@ -26,6 +28,9 @@ const MARGIN_PX = 12; // outlines and alert marks reach this far beyond a shape
 const MAX_DIRTY = 12; // more changed areas than this in one frame: one full repaint is cheaper
 const GRID_M = 200; // cell size of the spatial grid used for partial repaints
 const STATUS_ORDER = ["INACTIVE", "REJECTED", "PENDING", "REMOVAL_REQUESTED", "ACTIVE"];
+const SEVERITY_ORDER = ["low", "medium", "high", "critical"]; // painted in this order: critical on top
+const LABEL_MIN_PX = [44, 15]; // a property gets its name written on it when it is this big on screen
+const LABEL_MAX = 1500; // more labelled shapes in view than this: none (unreadable anyway)
 
 // A contract point (x right, y down, metres) -> Leaflet LatLng on CRS.Simple.
 export function toLatLng(x, y) {
@@ -51,6 +56,12 @@ function readPalette() {
     REJECTED: [v("--st-rejected", "#c2416f"), v("--st-rejected-line", "#85193f")],
     REMOVAL_REQUESTED: [v("--st-removal", "#8b5cf6"), v("--st-removal-line", "#5b21b6")],
     alert: v("--st-alert", "#e11d48"),
+    severity: {
+      low: v("--sev-low", "#0284c7"),
+      medium: v("--sev-medium", "#ca8a04"),
+      high: v("--sev-high", "#ea580c"),
+      critical: v("--sev-critical", "#be123c"),
+    },
     selected: v("--st-selected", "#1d4ed8"),
     draft: v("--brand", "#1d4ed8"),
   };
@@ -184,14 +195,19 @@ const SiteCanvas = L.Renderer.extend({
     }
 
     const buckets = new Map(STATUS_ORDER.map((st) => [st, []]));
-    const alerting = [];
+    const alerting = new Map(SEVERITY_ORDER.map((sev) => [sev, []]));
+    let anyAlert = false;
     let selected = null;
     for (const p of candidates) {
       if (p.x > maxX || p.y > maxY || p.x + p.width < minX || p.y + p.height < minY) continue;
       let list = buckets.get(p.status);
       if (!list) buckets.set(p.status, (list = []));
       list.push(p);
-      if (view.store.hasOpenAlert(p.id)) alerting.push(p);
+      const top = view.store.topSeverity(p.id);
+      if (top) {
+        (alerting.get(top) || alerting.get("high")).push(p);
+        anyAlert = true;
+      }
       if (p.id === view.selectedId) selected = p;
     }
     const outline = s >= OUTLINE_MIN_SCALE;
@@ -219,12 +235,16 @@ const SiteCanvas = L.Renderer.extend({
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    if (alerting.length) {
-      ctx.strokeStyle = palette.alert;
+    if (outline) this._drawLabels(ctx, buckets, rect, s);
+    if (anyAlert) {
       ctx.lineWidth = outline ? 3 : 2;
-      ctx.beginPath();
-      for (const p of alerting) ctx.rect(...rect(p));
-      ctx.stroke();
+      for (const [sev, list] of alerting) {
+        if (!list.length) continue;
+        ctx.strokeStyle = palette.severity[sev];
+        ctx.beginPath();
+        for (const p of list) ctx.rect(...rect(p));
+        ctx.stroke();
+      }
     }
     if (selected) {
       ctx.strokeStyle = palette.selected;
@@ -240,26 +260,30 @@ const SiteCanvas = L.Renderer.extend({
       ctx.strokeRect(...rect(view.draft));
       ctx.setLineDash([]);
     }
-    // alert marks: a red disc with "!" at each alerting property's centre
-    if (alerting.length) {
-      const r = outline ? 9 : 6;
-      ctx.font = `bold ${outline ? 13 : 9}px system-ui, sans-serif`;
+    // alert marks: a disc in the colour of the top open severity at each alerting property's
+    // centre, larger and with "!!" when critical
+    if (anyAlert) {
       ctx.textAlign = "center";
       ctx.textBaseline = "middle";
-      for (const p of alerting) {
-        const [x, y, w, h] = rect(p);
-        const cx = x + w / 2;
-        const cy = y + h / 2;
-        ctx.beginPath();
-        ctx.arc(cx, cy, r, 0, Math.PI * 2);
-        ctx.fillStyle = palette.alert;
-        ctx.fill();
-        ctx.lineWidth = 2;
-        ctx.strokeStyle = "#fff";
-        ctx.stroke();
-        if (outline) {
-          ctx.fillStyle = "#fff";
-          ctx.fillText("!", cx, cy + 0.5);
+      for (const [sev, list] of alerting) {
+        const critical = sev === "critical";
+        const r = (outline ? 9 : 6) + (critical ? 2 : 0);
+        ctx.font = `bold ${outline ? 12 : 9}px system-ui, sans-serif`;
+        for (const p of list) {
+          const [x, y, w, h] = rect(p);
+          const cx = x + w / 2;
+          const cy = y + h / 2;
+          ctx.beginPath();
+          ctx.arc(cx, cy, r, 0, Math.PI * 2);
+          ctx.fillStyle = palette.severity[sev];
+          ctx.fill();
+          ctx.lineWidth = 2;
+          ctx.strokeStyle = "#fff";
+          ctx.stroke();
+          if (outline) {
+            ctx.fillStyle = "#fff";
+            ctx.fillText(critical ? "!!" : "!", cx, cy + 0.5);
+          }
         }
       }
     }
@@ -267,6 +291,40 @@ const SiteCanvas = L.Renderer.extend({
     if (!regions && view._firstPaint) {
       view._firstPaint = false;
       performance.mark("propsec:map-painted");
+    }
+  },
+
+  /** Write each property's name on it where the name fits (cut with "…" where it nearly does). */
+  _drawLabels(ctx, buckets, rect, s) {
+    const fits = [];
+    for (const list of buckets.values()) {
+      for (const p of list) {
+        if (p.width * s >= LABEL_MIN_PX[0] && p.height * s >= LABEL_MIN_PX[1]) fits.push(p);
+        if (fits.length > LABEL_MAX) return;
+      }
+    }
+    if (!fits.length) return;
+    const size = Math.max(10, Math.min(13, Math.floor(s * 4)));
+    ctx.font = `600 ${size}px system-ui, sans-serif`;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillStyle = "#0f172a";
+    const cache = this._labelCache || (this._labelCache = new Map());
+    if (cache.size > 20000) cache.clear();
+    for (const p of fits) {
+      const [x, y, w] = rect(p);
+      const room = w - 8;
+      const key = `${p.location}|${size}|${Math.floor(room)}`;
+      let text = cache.get(key);
+      if (text === undefined) {
+        text = p.location || "";
+        if (ctx.measureText(text).width > room) {
+          while (text.length > 1 && ctx.measureText(`${text}…`).width > room) text = text.slice(0, -1);
+          text = text.length > 1 ? `${text.trimEnd()}…` : "";
+        }
+        cache.set(key, text);
+      }
+      if (text) ctx.fillText(text, x + 4, y + 3);
     }
   },
 });
@@ -376,8 +434,9 @@ export class MapView {
     for (const p of this.store.properties.values()) {
       const k = p.id % INDEX_SHARDS;
       const st = STATUS_ORDER.includes(p.status) ? p.status : "INACTIVE";
-      const cls = this.store.hasOpenAlert(p.id) ? ' class="alerting"' : "";
-      parts[k].push(`<rect data-property-id="${Number(p.id)}" data-status="${st}"${cls} x="${Number(p.x)}" y="${Number(p.y)}" width="${Math.max(1, Number(p.width))}" height="${Math.max(1, Number(p.height))}"/>`);
+      const top = this.store.topSeverity(p.id);
+      const cls = top ? ' class="alerting"' : "";
+      parts[k].push(`<rect data-property-id="${Number(p.id)}" data-status="${st}" data-severity="${top || ""}"${cls} x="${Number(p.x)}" y="${Number(p.y)}" width="${Math.max(1, Number(p.width))}" height="${Math.max(1, Number(p.height))}"/>`);
       order[k].push(p);
     }
     this.hits.clear();
@@ -412,8 +471,14 @@ export class MapView {
       rect.setAttribute("height", Math.max(1, p.height));
     }
     if (rect.dataset.status !== p.status) rect.dataset.status = p.status;
-    const alerting = this.store.hasOpenAlert(p.id);
-    if (rect.classList.contains("alerting") !== alerting) rect.classList.toggle("alerting", alerting);
+    this._applySeverity(rect, p.id);
+  }
+
+  /** data-severity (the top open severity, or empty) and .alerting on an index rect. */
+  _applySeverity(rect, pid) {
+    const top = this.store.topSeverity(pid) || "";
+    if (rect.dataset.severity !== top) rect.dataset.severity = top;
+    if (rect.classList.contains("alerting") !== !!top) rect.classList.toggle("alerting", !!top);
   }
 
   // ---- spatial grid: which properties may touch an area (for partial repaints)
@@ -497,7 +562,7 @@ export class MapView {
     const p = this.store.get(pid);
     const alerting = !!p && this.store.hasOpenAlert(pid);
     const rect = this.hits.get(pid);
-    if (rect && rect.classList.contains("alerting") !== alerting) rect.classList.toggle("alerting", alerting);
+    if (rect) this._applySeverity(rect, pid);
     const fresh = this.freshMarkers.get(pid);
     if (!alerting && fresh) {
       fresh.remove();
@@ -567,14 +632,22 @@ export class MapView {
     this._repaint(this.placed.get(id), true);
   }
 
-  /** Pan/zoom so the property is in view (keeping room for the side panel). */
+  /**
+   * Bring a property into view: centred, at the user's zoom when that shows it well
+   * (neither a speck nor larger than the view), else zoomed so it takes about half
+   * the view. Never zooms out just because a property was chosen.
+   */
   focus(id, { animate = true } = {}) {
     const p = this.store.get(id);
     if (!p) return false;
+    const map = this.map;
     const bounds = propBounds(p);
-    const options = { padding: [80, 80], maxZoom: FOCUS_MAX_ZOOM };
-    if (animate) this.map.flyToBounds(bounds, { ...options, duration: 0.6 });
-    else this.map.fitBounds(bounds, options);
+    const fill = map.getBoundsZoom(bounds, false, L.point(80, 80)); // the property fills the view
+    const comfortable = Math.min(fill - 1, FOCUS_MAX_ZOOM);
+    const current = map.getZoom();
+    const zoom = current >= comfortable - 1 && current <= fill ? current : comfortable;
+    if (animate && Math.abs(zoom - current) > 0.01) map.flyTo(bounds.getCenter(), zoom, { duration: 0.5 });
+    else map.setView(bounds.getCenter(), zoom, { animate });
     this.select(p.id);
     return true;
   }
@@ -600,14 +673,18 @@ export class MapView {
   }
 
   /**
-   * The map's box changed (a side panel opened or closed). With keepView, what was
-   * in view stays in view (zooming out a little if the map got narrower), so a
-   * shape that could be clicked a moment ago still can.
+   * The map's box changed (a side panel opened or closed): keep the zoom and the centre,
+   * so opening and closing panels never shrinks the site, and keep the selected property
+   * in view.
    */
-  resized({ keepView = true } = {}) {
-    const before = this.map.getBounds();
-    this.map.invalidateSize({ pan: false, animate: false });
-    if (keepView) this.map.fitBounds(before, { animate: false, padding: [0, 0] });
+  resized() {
+    const map = this.map;
+    const centre = map.getCenter();
+    const zoom = map.getZoom();
+    map.invalidateSize({ pan: false, animate: false });
+    map.setView(centre, zoom, { animate: false });
+    const selected = this.selectedId !== null ? this.store.get(this.selectedId) : null;
+    if (selected) map.panInside(propBounds(selected).getCenter(), { padding: [60, 60], animate: false });
   }
 
   // ---- pointer handling ----------------------------------------------------
@@ -699,7 +776,9 @@ export class MapView {
         for (const [status, label] of rows) {
           html += `<li><span class="swatch" data-status="${status}"></span>${label}</li>`;
         }
-        html += '<li><span class="swatch swatch-alert"></span>Unacknowledged alert</li>';
+        html += '<li class="legend-severities"><span class="muted">Open alert:</span>'
+          + ["low", "medium", "high", "critical"].map((sev) => `<span class="swatch swatch-alert" data-severity="${sev}" title="${sev}"></span>${sev}`).join(" ")
+          + "</li>";
         html += '<li><span class="swatch swatch-drone"></span>Drone dispatched</li>';
         html += '<li><span class="swatch swatch-selected"></span>Selected</li></ul>';
         box.innerHTML = html;

@@ -2,23 +2,34 @@
 // property, shown after a property is clicked. Each section loads its own data
 // and shows its own errors next to its controls.
 
-import { h, clear, runAction, showMessage, msgLine, describeError, debounce, fmtDateTime, isoDay, statusBadge, STATUS_LABELS } from "./ui.js";
+import { h, clear, runAction, showMessage, msgLine, describeError, debounce, fmtDateTime, isoDay, statusBadge, STATUS_LABELS, confirmFirst, overlapWarning } from "./ui.js";
 import { barChart, destroyChart, shortDay } from "./charts.js";
+import { alertControls, reasonLabel, severityBadge } from "./alarms.js";
+import { ScheduleEditor, describeLimits } from "./schedules.js";
 
 const SETTABLE_STATUSES = ["PENDING", "ACTIVE", "INACTIVE", "REJECTED"];
+const CRIME_RADIUS_M = 500; // "Crimes nearby": within this distance of the property's centre
+const ARMING_MODES = [
+  ["disarmed", "Disarmed"],
+  ["home", "Armed home"],
+  ["away", "Armed away"],
+];
 
 // which sections an event touches
 const EVENT_SECTIONS = {
   "events.alerts": ["alerts"],
   "events.alert-acknowledged": ["alerts"],
+  "events.alert-assigned": ["alerts"],
+  "events.alert-resolved": ["alerts"],
+  "events.alert-escalated": ["alerts"],
+  "events.arming-changed": ["details"],
   "events.drone-dispatched": ["drones"],
   "events.drone-recalled": ["drones"],
   "events.property-equipment-change": ["equipment", "drones"],
   "events.auth-entries": ["entries"],
   "events.scanned": ["visitors"],
   "events.visits": ["visitors"],
-  "events.crimes": ["crimes"],
-  "events.property-status-change": ["details"],
+  "events.property-status-change": ["details", "drones"],
   "events.property-tier-changed": ["details"],
   "events.property-coordinates-changed": ["details"],
   "events.property-size-changed": ["details"],
@@ -28,7 +39,8 @@ const EVENT_SECTIONS = {
 };
 
 export class PropertyPanel {
-  constructor(el, { conn, store, names, ref, role, userId, onClose, onFocus }) {
+  constructor(el, { conn, store, names, ref, role, userId, siteZone, onClose, onFocus }) {
+    this.siteZone = siteZone || "UTC";
     this.el = el;
     this.conn = conn;
     this.store = store;
@@ -156,8 +168,23 @@ export class PropertyPanel {
   onEvent(name, e) {
     if (this.id === null) return;
     const pid = Number(e.propertyId ?? (name === "events.property-added" ? e.id : NaN));
+    if (name === "events.crimes") {
+      if (this._near(pid)) this._schedule("crimes");
+      return;
+    }
     if (pid !== this.id) return;
     for (const section of EVENT_SECTIONS[name] || []) this._schedule(section);
+  }
+
+  /** Whether a crime at property `pid` counts for this panel's "Crimes nearby". */
+  _near(pid) {
+    if (pid === this.id) return true;
+    const here = this.store.get(this.id);
+    const there = this.store.get(pid);
+    if (!here || !there) return true; // not on this map: ask the server rather than miss one
+    const dx = here.x + here.width / 2 - (there.x + there.width / 2);
+    const dy = here.y + here.height / 2 - (there.y + there.height / 2);
+    return Math.hypot(dx, dy) <= CRIME_RADIUS_M;
   }
 
   // ---- details, admin and removal ----------------------------------------------
@@ -202,13 +229,32 @@ export class PropertyPanel {
     const desc = p.description ? h("p", { class: "description", dataset: { field: "description" } }, p.description) : null;
     const focus = h("button", { type: "button", class: "btn btn-small btn-light" }, "Show on map");
     focus.addEventListener("click", () => this.onFocus?.(p.id));
-    clear(this.sections.details.content).append(dl, desc, h("div", { class: "row" }, focus));
+    clear(this.sections.details.content).append(dl, desc, this._armingControl(p), h("div", { class: "row" }, focus));
     if (p.status === "REMOVED") {
       this.sections.details.content.prepend(h("p", { class: "notice" }, "This property has been removed. Its history is kept, but nothing on it can be changed."));
     }
     this.el.classList.toggle("is-removed", p.status === "REMOVED");
     if (this.isAdmin) this._renderAdmin(p);
     this._renderRemoval(p);
+  }
+
+  /** The arming mode, with a switch (everyone who sees this panel may set it: the owner or staff). */
+  _armingControl(p) {
+    const mode = p.armed || "disarmed";
+    const msg = msgLine();
+    const group = h("div", { class: "arming", role: "radiogroup", "aria-label": "Arming", dataset: { field: "armed", mode } });
+    for (const [value, label] of ARMING_MODES) {
+      const btn = h("button", {
+        type: "button", class: "arming-option", role: "radio", "aria-checked": String(value === mode),
+        dataset: { mode: value }, disabled: p.status === "REMOVED",
+      }, label);
+      btn.addEventListener("click", () => {
+        if (value === (this.store.get(p.id)?.armed || mode)) return;
+        runAction(btn, msg, () => this.conn.query("set-arming", { propertyId: p.id, mode: value }));
+      });
+      group.append(btn);
+    }
+    return h("div", { class: "arming-row" }, h("span", { class: "arming-label" }, "Arming"), group, msg);
   }
 
   _renderAdmin(p) {
@@ -227,9 +273,11 @@ export class PropertyPanel {
     if (p.status === "PENDING") {
       const approve = h("button", { type: "button", class: "btn btn-ok", dataset: { action: "approve" } }, "Approve");
       const reject = h("button", { type: "button", class: "btn btn-danger", dataset: { action: "reject" } }, "Reject");
-      approve.addEventListener("click", () => runAction(approve, s.msg, () => change("change-property-status", { status: "ACTIVE" }), "Approved: the property is active."));
+      const overlaps = this.store.overlapping(p);
+      confirmFirst(approve, overlaps.length ? `Approve anyway, overlapping ${overlaps.length}?` : null,
+        () => runAction(approve, s.msg, () => change("change-property-status", { status: "ACTIVE" }), "Approved: the property is active."));
       reject.addEventListener("click", () => runAction(reject, s.msg, () => change("change-property-status", { status: "REJECTED" }), "Rejected."));
-      content.append(h("p", { class: "callout" }, "This property is waiting for approval."), h("div", { class: "row" }, approve, reject));
+      content.append(h("p", { class: "callout" }, "This property is waiting for approval."), overlapWarning(overlaps), h("div", { class: "row" }, approve, reject));
     }
     if (p.status === "REMOVAL_REQUESTED") {
       const approveRemoval = h("button", { type: "button", class: "btn btn-danger", dataset: { action: "approve-removal" } }, "Approve removal");
@@ -284,36 +332,15 @@ export class PropertyPanel {
       content.append(h("p", { class: "muted" }, "Removal has been requested and is waiting for an administrator."));
     } else {
       const btn = h("button", { type: "button", class: "btn btn-danger-outline", dataset: { action: "request-removal" } }, "Request removal");
-      let armed = false;
-      btn.addEventListener("click", () => {
-        if (!armed) {
-          armed = true;
-          btn.textContent = "Click again to confirm the removal request";
-          setTimeout(() => {
-            if (btn.isConnected) {
-              armed = false;
-              btn.textContent = "Request removal";
-            }
-          }, 5000);
-          return;
-        }
-        armed = false;
-        runAction(btn, s.msg, () => this.conn.query("request-remove-property", { propertyId: p.id }).then(() => this._schedule("details")),
-          "Removal requested. An administrator will review it.");
-      });
+      confirmFirst(btn, "Click again to confirm the removal request",
+        () => runAction(btn, s.msg, () => this.conn.query("request-remove-property", { propertyId: p.id }).then(() => this._schedule("details")),
+          "Removal requested. An administrator will review it."));
       content.append(btn);
     }
     if (this.isAdmin) {
       const now = h("button", { type: "button", class: "btn btn-danger", dataset: { action: "remove-now" } }, "Remove now");
-      let armed = false;
-      now.addEventListener("click", () => {
-        if (!armed) {
-          armed = true;
-          now.textContent = "Click again to remove for good";
-          return;
-        }
-        runAction(now, s.msg, () => this.conn.query("remove-property", { propertyId: p.id }).then(() => this._schedule("details")), "Removed.");
-      });
+      confirmFirst(now, "Click again to remove for good",
+        () => runAction(now, s.msg, () => this.conn.query("remove-property", { propertyId: p.id }).then(() => this._schedule("details")), "Removed."));
       content.append(now);
     }
   }
@@ -326,8 +353,8 @@ export class PropertyPanel {
       const d = await this.conn.query("get-alerts", { propertyId: this.id, limit: 100 });
       if (!this._alive(seq)) return;
       const alerts = d.alerts || [];
-      this.store.setOpenAlerts(this.id, alerts.filter((a) => !a.acknowledgedBy && !a.acknowledgedAt).map((a) => a.id));
-      this._renderAlerts(alerts, seq);
+      this.store.setPropertyAlerts(this.id, alerts.filter((a) => a.state !== "resolved"));
+      this._renderAlerts(alerts);
       if (this.property || this.store.get(this.id)) this._renderDetailsBadge();
     } catch (err) {
       if (!this._alive(seq)) return;
@@ -340,36 +367,36 @@ export class PropertyPanel {
     if (!p) return;
     const { badge } = this.header;
     clear(badge).append(statusBadge(p.status));
-    if (this.store.hasOpenAlert(p.id)) badge.append(h("span", { class: "status-badge badge-alert" }, "Open alert"));
+    const top = this.store.topSeverity(p.id);
+    if (top) badge.append(h("span", { class: "status-badge badge-alert", dataset: { severity: top } }, `Open alert: ${top}`));
   }
 
-  _renderAlerts(alerts, seq) {
+  _renderAlerts(alerts) {
     const s = this.sections.alerts;
     const content = clear(s.content);
-    const open = alerts.filter((a) => !a.acknowledgedBy && !a.acknowledgedAt);
-    const summary = open.length
-      ? h("p", { class: "callout callout-alert" }, `${open.length} unacknowledged alert${open.length > 1 ? "s" : ""}`)
-      : h("p", { class: "muted" }, alerts.length ? "All alerts are acknowledged." : "No alerts on this property.");
+    const unresolved = alerts.filter((a) => a.state !== "resolved");
+    const summary = unresolved.length
+      ? h("p", { class: "callout callout-alert" }, `${unresolved.length} unresolved alert${unresolved.length > 1 ? "s" : ""}`)
+      : h("p", { class: "muted" }, alerts.length ? "Every alert is resolved." : "No alerts on this property.");
     content.append(summary);
     const list = h("ul", { class: "item-list alert-list" });
+    const ctx = { conn: this.conn, role: this.role, userId: this.userId, names: this.names };
     for (const a of alerts.slice(0, 30)) {
-      const acked = a.acknowledgedBy || a.acknowledgedAt;
-      const reason = a.reason === "unauthorized-entry" ? "Unauthorized entry" : a.reason || "No reason given";
       const who = h("span", {}, this.names.label(a.userId));
       this.names.resolve(a.userId).then((n) => { who.textContent = n; });
-      const line = h("li", { class: `alert-item${acked ? " is-acked" : " is-open"}`, dataset: { alertId: a.id } },
+      const history = [];
+      if (a.acknowledgedBy) history.push(`acknowledged by ${this.names.label(a.acknowledgedBy)}${a.acknowledgedAt ? `, ${fmtDateTime(a.acknowledgedAt)}` : ""}`);
+      if (a.assignee) history.push(`assigned to ${this.names.label(a.assignee)}`);
+      if (a.escalationLevel) history.push(`escalated ${a.escalationLevel}×`);
+      if (a.state === "resolved") history.push(`resolved by ${this.names.label(a.resolvedBy)}${a.resolvedAt ? `, ${fmtDateTime(a.resolvedAt)}` : ""}`);
+      const line = h("li", { class: `alert-item is-${a.state}`, dataset: { alertId: a.id, severity: a.severity, state: a.state } },
         h("div", { class: "item-main" },
-          h("strong", {}, reason),
+          severityBadge(a.severity), " ",
+          h("strong", {}, reasonLabel(a.reason)),
           h("span", { class: "muted" }, " · ", fmtDateTime(a.timestamp), " · by ", who)),
-        acked
-          ? h("div", { class: "item-sub muted" }, `Acknowledged by ${this.names.label(a.acknowledgedBy)}${a.acknowledgedAt ? `, ${fmtDateTime(a.acknowledgedAt)}` : ""}`)
-          : null);
-      if (!acked && this.isStaff) {
-        const ack = h("button", { type: "button", class: "btn btn-small", dataset: { action: "acknowledge" } }, "Acknowledge");
-        const msg = msgLine();
-        ack.addEventListener("click", () => runAction(ack, msg, () => this.conn.query("acknowledge-alert", { alertId: a.id }).then(() => this._schedule("alerts"))));
-        line.append(h("div", { class: "row" }, ack), msg);
-      }
+        history.length ? h("div", { class: "item-sub muted" }, capitalise(history.join(" · "))) : null,
+        a.note ? h("div", { class: "item-sub alert-note" }, `“${a.note}”`) : null,
+        a.state !== "resolved" ? alertControls(a, ctx) : null);
       list.append(line);
     }
     if (alerts.length) content.append(list);
@@ -404,7 +431,8 @@ export class PropertyPanel {
     }
     if (!this._alive(seq)) return;
     clear(content);
-    const p = this.property || this.store.get(this.id);
+    // the store follows live events at once; the detailed copy only after it reloads
+    const p = this.store.get(this.id) || this.property;
     const dispatched = this.store.dronesAt(this.id);
     const list = h("ul", { class: "item-list" });
     for (const droneId of dispatched) {
@@ -487,28 +515,58 @@ export class PropertyPanel {
 
   async _loadAllowed(seq) {
     const s = this.sections.allowed;
-    let allowed;
+    let details;
     try {
       const d = await this.conn.query("get-allowed-users", { propertyId: this.id });
-      allowed = d.allowedUsers || {};
+      details = d.allowedUserDetails
+        || Object.entries(d.allowedUsers || {}).map(([userId, fullName]) => ({ userId, fullName, schedule: null, validUntil: null }));
     } catch (err) {
       if (!this._alive(seq)) return;
       showMessage(s.msg, `Could not load the allowed users: ${describeError(err)}`);
       return;
     }
     if (!this._alive(seq)) return;
+    this._allowed = Object.fromEntries(details.map((d) => [d.userId, d.fullName]));
+    // an editor being filled in is not thrown away by a live refresh of the list
+    if (s.content.querySelector(".schedule-editor")) return;
     const content = clear(s.content);
-    const entries = Object.entries(allowed);
     const list = h("ul", { class: "item-list" });
-    for (const [uid, name] of entries) {
+    for (const person of details) {
+      const { userId: uid, fullName: name } = person;
       this.names.remember(uid, name);
       const remove = h("button", { type: "button", class: "btn btn-small btn-light", "aria-label": `Remove ${name}` }, "Remove");
+      const edit = h("button", { type: "button", class: "btn btn-small btn-light", dataset: { action: "edit-schedule" }, "aria-expanded": "false" }, "Hours…");
       const msg = msgLine();
       remove.addEventListener("click", () => runAction(remove, msg, () => this.conn.query("remove-allowed-user", { propertyId: this.id, userId: uid }).then(() => this._schedule("allowed"))));
-      list.append(h("li", { dataset: { userId: uid } }, h("div", { class: "item-main" }, h("strong", {}, name || uid), h("span", { class: "muted" }, ` · ${uid}`)), h("div", { class: "row" }, remove), msg));
+      const slot = h("div", { class: "schedule-slot" });
+      const li = h("li", { dataset: { userId: uid } },
+        h("div", { class: "item-main" }, h("strong", {}, name || uid), h("span", { class: "muted" }, ` · ${uid}`)),
+        h("div", { class: "item-sub muted schedule-summary", dataset: { field: "schedule" } }, describeLimits(person, this.siteZone)),
+        h("div", { class: "row" }, edit, remove), slot, msg);
+      edit.addEventListener("click", () => {
+        if (slot.firstChild) {
+          clear(slot);
+          edit.setAttribute("aria-expanded", "false");
+          return;
+        }
+        edit.setAttribute("aria-expanded", "true");
+        const editor = new ScheduleEditor(person, this.siteZone, {
+          onSave: (limits) => this.conn.query("add-allowed-user", { propertyId: this.id, userId: uid, ...limits })
+            .then(() => {
+              clear(slot);
+              this._schedule("allowed");
+            }),
+          onCancel: () => {
+            clear(slot);
+            edit.setAttribute("aria-expanded", "false");
+          },
+        });
+        slot.append(editor.el);
+        editor.focus();
+      });
+      list.append(li);
     }
-    content.append(entries.length ? list : h("p", { class: "muted" }, "Only the owner may enter."));
-    this._allowed = allowed;
+    content.append(details.length ? list : h("p", { class: "muted" }, "Only the owner may enter."));
   }
 
   /** Allowing someone: search people by name or id (get-users). */
@@ -625,6 +683,10 @@ export class PropertyPanel {
       showMessage(s.msg, `Could not load entries: ${describeError(err)}`);
     }
   }
+}
+
+function capitalise(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /**

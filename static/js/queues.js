@@ -1,7 +1,7 @@
 // Staff views in the sidebar: the approval and removal queues (searchable) and
 // the list of dispatched drones. Admin-only buttons appear only for admins.
 
-import { h, clear, runAction, showMessage, msgLine, describeError, debounce, statusBadge } from "./ui.js";
+import { h, clear, runAction, showMessage, msgLine, describeError, debounce, statusBadge, confirmFirst, overlapWarning } from "./ui.js";
 
 const QUEUE_LIMIT = 100;
 const QUEUE_EVENTS = new Set([
@@ -15,7 +15,8 @@ const QUEUE_EVENTS = new Set([
 ]);
 
 class Queue {
-  constructor(root, { conn, query, role, renderActions, onFocus, emptyText, onCount }) {
+  constructor(root, { conn, query, role, renderActions, onFocus, emptyText, onCount, warn }) {
+    this.warn = warn;
     this.root = root;
     this.conn = conn;
     this.query = query;
@@ -67,7 +68,8 @@ class Queue {
           h("div", { class: "item-main" },
             h("strong", {}, p.location),
             h("span", { class: "muted" }, ` #${p.id} · x ${p.x}, y ${p.y} · ${p.width ?? 20} × ${p.height ?? 20} m`),
-            p.description ? h("div", { class: "item-sub muted" }, p.description) : null),
+            p.description ? h("div", { class: "item-sub muted" }, p.description) : null,
+            this.warn?.(p)),
           h("div", { class: "row" }, statusBadge(p.status), show, actions),
           msg),
       );
@@ -76,7 +78,7 @@ class Queue {
 }
 
 export class StaffQueues {
-  constructor({ conn, role, onFocus, countEl }) {
+  constructor({ conn, store, role, onFocus, countEl }) {
     this.conn = conn;
     this.role = role;
     const isAdmin = role === "admin";
@@ -97,9 +99,17 @@ export class StaffQueues {
       query: "search-pending-properties",
       emptyText: "No property is waiting for approval.",
       onCount: (n) => { counts.pending = n; updateBadge(); },
+      // a pending property drawn over another owner's (which its owner cannot see) is named,
+      // and approving it asks first
+      warn: (p) => overlapWarning(store.overlapping(p)),
       renderActions: isAdmin
-        ? (p, msg) => [act("change-property-status", { status: "ACTIVE" }, "Approve", "btn-ok", "approve")(p, msg),
-          act("change-property-status", { status: "REJECTED" }, "Reject", "btn-danger-outline", "reject")(p, msg)]
+        ? (p, msg) => {
+          const overlaps = store.overlapping(p).length;
+          const approve = h("button", { type: "button", class: "btn btn-small btn-ok", dataset: { action: "approve" } }, "Approve");
+          confirmFirst(approve, overlaps ? `Approve anyway, overlapping ${overlaps}?` : null,
+            () => runAction(approve, msg, () => conn.query("change-property-status", { propertyId: p.id, status: "ACTIVE" }).then(() => this.refresh())));
+          return [approve, act("change-property-status", { status: "REJECTED" }, "Reject", "btn-danger-outline", "reject")(p, msg)];
+        }
         : () => h("span", { class: "muted small" }, "awaiting an admin"),
     });
     this.removal = new Queue(document.getElementById("queue-removal"), {

@@ -1,14 +1,28 @@
-// Client-side state of the site: visible properties, open (unacknowledged)
-// alerts per property and dispatched drones. Live events are applied here;
-// views listen for changes.
+// Client-side state of the site: visible properties, unresolved alerts (the
+// alarm queue and the map's marks read the same ones) and dispatched drones.
+// Live events are applied here; views listen for changes.
 
 const HIDDEN_STATUSES = new Set(["REMOVED"]);
+export const SEVERITIES = ["low", "medium", "high", "critical"];
+export const severityRank = (s) => SEVERITIES.indexOf(s);
+// Statuses a new property may not overlap (an admin is asked before approving one that does).
+const OCCUPYING = new Set(["ACTIVE", "PENDING", "INACTIVE", "REMOVAL_REQUESTED"]);
+
+/** Queue order (contract section 13): highest severity first, then oldest, then lowest id. */
+export function alertOrder(a, b) {
+  return severityRank(b.severity) - severityRank(a.severity)
+    || String(a.timestamp || "").localeCompare(String(b.timestamp || ""))
+    || Number(a.id) - Number(b.id);
+}
 
 export class Store {
   constructor() {
     this.properties = new Map(); // id -> Property
-    this.openAlerts = new Map(); // propertyId -> Set(alertId)
-    this.alertCounts = new Map(); // propertyId -> count reported by the server (no ids)
+    this.alerts = new Map(); // alertId -> unresolved Alert (get-open-alerts, then events)
+    this.alertsAt = new Map(); // propertyId -> Set(alertId) of those
+    // get-map's {count, top} per property, for properties whose alerts were not all loaded
+    // (a queue longer than the dashboard fetches); the loaded alerts win where there are any
+    this.marks = new Map();
     this.drones = new Map(); // droneId -> propertyId
     this._listeners = new Map();
     this._held = null; // events queued while a snapshot loads
@@ -30,20 +44,24 @@ export class Store {
     if (!this._held) this._held = [];
   }
 
-  /** Replace everything with a snapshot, then re-apply events queued meanwhile. */
-  loadSnapshot({ properties, alerts, drones }) {
+  /**
+   * Replace everything with a snapshot, then re-apply events queued meanwhile.
+   * `alerts`: the unresolved alerts (get-open-alerts); `alertsComplete`: all of them.
+   */
+  loadSnapshot({ properties, alerts = null, alertsComplete = false, drones }) {
     this.properties.clear();
     for (const p of properties) {
       if (!HIDDEN_STATUSES.has(p.status)) this.properties.set(Number(p.id), normalise(p));
     }
-    this.openAlerts.clear();
-    this.alertCounts.clear();
-    if (alerts) {
-      for (const [pid, ids] of alerts) this.openAlerts.set(Number(pid), new Set(ids));
-    }
-    for (const p of properties) {
-      const n = Number(p.openAlerts ?? p.unacknowledgedAlerts ?? 0);
-      if (n > 0 && !this.openAlerts.has(Number(p.id))) this.alertCounts.set(Number(p.id), n);
+    this.alerts.clear();
+    this.alertsAt.clear();
+    this.marks.clear();
+    for (const a of alerts || []) this._putAlert(a);
+    if (!alertsComplete) {
+      for (const p of properties) {
+        const count = Number(p.openAlerts ?? 0);
+        if (count > 0 && !this.alertsAt.has(Number(p.id))) this.marks.set(Number(p.id), { count, top: p.topSeverity || null });
+      }
     }
     this.drones.clear();
     if (drones) for (const [droneId, pid] of drones) this.drones.set(Number(droneId), Number(pid));
@@ -64,13 +82,37 @@ export class Store {
   }
 
   hasOpenAlert(id) {
-    const set = this.openAlerts.get(Number(id));
-    return (set && set.size > 0) || (this.alertCounts.get(Number(id)) || 0) > 0;
+    return this.openAlertCount(id) > 0;
   }
 
+  /** Unresolved alerts of a property. */
   openAlertCount(id) {
-    const set = this.openAlerts.get(Number(id));
-    return (set ? set.size : 0) + (this.alertCounts.get(Number(id)) || 0);
+    const set = this.alertsAt.get(Number(id));
+    return set ? set.size : this.marks.get(Number(id))?.count || 0;
+  }
+
+  /** The highest severity among a property's unresolved alerts, or null. */
+  topSeverity(id) {
+    const set = this.alertsAt.get(Number(id));
+    if (!set) return this.marks.get(Number(id))?.top || null;
+    let top = -1;
+    for (const alertId of set) top = Math.max(top, severityRank(this.alerts.get(alertId)?.severity));
+    return top >= 0 ? SEVERITIES[top] : null;
+  }
+
+  /** Unresolved alerts, in queue order. */
+  openAlerts() {
+    return [...this.alerts.values()].sort(alertOrder);
+  }
+
+  /** Other properties a shape would overlap (those that occupy ground). */
+  overlapping(p) {
+    const out = [];
+    for (const q of this.properties.values()) {
+      if (q.id === Number(p.id) || !OCCUPYING.has(q.status)) continue;
+      if (p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height) out.push(q);
+    }
+    return out;
   }
 
   dronesAt(propertyId) {
@@ -115,8 +157,9 @@ export class Store {
     if (!this.properties.has(id)) return;
     const p = this.properties.get(id);
     this.properties.delete(id);
-    this.openAlerts.delete(id);
-    this.alertCounts.delete(id);
+    for (const alertId of this.alertsAt.get(id) || []) this.alerts.delete(alertId);
+    this.alertsAt.delete(id);
+    this.marks.delete(id);
     for (const [droneId, pid] of [...this.drones]) if (pid === id) this.drones.delete(droneId);
     this._emit("remove", p);
   }
@@ -165,25 +208,32 @@ export class Store {
       case "events.property-tier-changed":
         this._patch(pid, { tier: Number(e.tier) }, "tier");
         break;
-      case "events.alerts": {
-        if (!this.properties.has(pid)) break;
-        if (!this.openAlerts.has(pid)) this.openAlerts.set(pid, new Set());
-        this.openAlerts.get(pid).add(Number(e.alertId));
-        this._emit("alerts", pid);
+      case "events.alerts":
+        // a copy of an event already applied (a snapshot that came after it) changes nothing
+        if (this.alerts.has(Number(e.alertId))) break;
+        this._putAlert({
+          id: e.alertId, propertyId: pid, userId: e.user, reason: e.reason, severity: e.severity || "high",
+          state: "open", assignee: null, escalationLevel: 0, timestamp: e.timestamp,
+        });
+        this._alertChanged(pid, Number(e.alertId), "raised");
+        break;
+      case "events.alert-acknowledged":
+        this._updateAlert(pid, e.alertId, { state: "acknowledged", acknowledgedBy: e.user, acknowledgedAt: e.timestamp });
+        break;
+      case "events.alert-assigned":
+        this._updateAlert(pid, e.alertId, { assignee: e.assignee });
+        break;
+      case "events.alert-escalated": {
+        const a = this.alerts.get(Number(e.alertId));
+        this._updateAlert(pid, e.alertId, { escalationLevel: Math.max(Number(e.level) || 0, a?.escalationLevel || 0) });
         break;
       }
-      case "events.alert-acknowledged": {
-        const set = this.openAlerts.get(pid);
-        if (set) set.delete(Number(e.alertId));
-        if (set && set.size === 0) this.openAlerts.delete(pid);
-        if (!set && this.alertCounts.has(pid)) {
-          const left = this.alertCounts.get(pid) - 1;
-          if (left > 0) this.alertCounts.set(pid, left);
-          else this.alertCounts.delete(pid);
-        }
-        this._emit("alerts", pid);
+      case "events.alert-resolved":
+        this._dropAlert(pid, Number(e.alertId));
         break;
-      }
+      case "events.arming-changed":
+        this._patch(pid, { armed: e.mode }, "arming");
+        break;
       case "events.drone-dispatched":
         this.drones.set(Number(e.droneId), pid);
         this._emit("drones", pid);
@@ -197,13 +247,50 @@ export class Store {
     }
   }
 
-  /** Replace the open-alert ids of one property (after get-alerts). */
-  setOpenAlerts(pid, alertIds) {
-    pid = Number(pid);
-    this.alertCounts.delete(pid);
-    if (alertIds.length) this.openAlerts.set(pid, new Set(alertIds.map(Number)));
-    else this.openAlerts.delete(pid);
+  // ---- alerts ------------------------------------------------------------------
+
+  _putAlert(a) {
+    const alert = { ...a, id: Number(a.id), propertyId: Number(a.propertyId) };
+    if (alert.state === "resolved") return;
+    this.alerts.set(alert.id, alert);
+    if (!this.alertsAt.has(alert.propertyId)) this.alertsAt.set(alert.propertyId, new Set());
+    this.alertsAt.get(alert.propertyId).add(alert.id);
+    this.marks.delete(alert.propertyId);
+  }
+
+  _updateAlert(pid, alertId, fields) {
+    const a = this.alerts.get(Number(alertId));
+    if (!a) return;
+    Object.assign(a, fields);
+    this._alertChanged(pid, a.id, "changed");
+  }
+
+  _dropAlert(pid, alertId) {
+    if (this.alerts.delete(alertId)) {
+      const set = this.alertsAt.get(pid);
+      set?.delete(alertId);
+      if (set && !set.size) this.alertsAt.delete(pid);
+    } else {
+      const mark = this.marks.get(pid); // one of the alerts known only by count
+      if (mark && --mark.count <= 0) this.marks.delete(pid);
+    }
+    this._alertChanged(pid, alertId, "resolved");
+  }
+
+  _alertChanged(pid, alertId, how) {
     this._emit("alerts", pid);
+    this._emit("alert", alertId, how);
+  }
+
+  /** Replace the unresolved alerts of one property (after get-alerts in its panel). */
+  setPropertyAlerts(pid, alerts) {
+    pid = Number(pid);
+    for (const alertId of this.alertsAt.get(pid) || []) this.alerts.delete(alertId);
+    this.alertsAt.delete(pid);
+    this.marks.delete(pid);
+    for (const a of alerts) this._putAlert({ ...a, propertyId: pid });
+    this._emit("alerts", pid);
+    this._emit("alert", null, "reloaded");
   }
 }
 

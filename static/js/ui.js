@@ -172,3 +172,40 @@ export const STATUS_LABELS = {
 export function statusBadge(status) {
   return h("span", { class: "status-badge", dataset: { status } }, STATUS_LABELS[status] || status);
 }
+
+/** Overlapping properties, named, for an admin about to approve (null when none). */
+export function overlapWarning(overlaps) {
+  if (!overlaps.length) return null;
+  const names = overlaps.slice(0, 3).map((q) => `“${q.location}” (#${q.id}, ${STATUS_LABELS[q.status]?.toLowerCase() || q.status})`);
+  const more = overlaps.length > 3 ? ` and ${overlaps.length - 3} more` : "";
+  return h("p", { class: "callout callout-warn overlap-warning", dataset: { overlaps: overlaps.map((q) => q.id).join(",") } },
+    `⚠ Overlaps ${names.join(", ")}${more} on the site plan.`);
+}
+
+/**
+ * A button that asks once before acting when `question` is given: the first click shows
+ * the question on the button, a second within 6 s does it.
+ */
+export function confirmFirst(button, question, act) {
+  const label = button.textContent;
+  let asking = false;
+  let timer = null;
+  button.addEventListener("click", () => {
+    if (question && !asking) {
+      asking = true;
+      button.textContent = question;
+      button.dataset.confirm = "1";
+      timer = setTimeout(() => {
+        asking = false;
+        button.textContent = label;
+        delete button.dataset.confirm;
+      }, 6000);
+      return;
+    }
+    clearTimeout(timer);
+    asking = false;
+    button.textContent = label;
+    delete button.dataset.confirm;
+    act();
+  });
+}

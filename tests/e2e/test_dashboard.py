@@ -78,8 +78,16 @@ def test_alert_from_another_client_reaches_feed_and_map_within_two_seconds(site,
     ack = page.locator(f'#property-panel [data-alert-id="{created["id"]}"] [data-action=acknowledge]')
     ack.click()
     page.wait_for_selector('#event-feed > [data-event="events.alert-acknowledged"]', timeout=5000)
-    wait_for(lambda: not page.locator(f'#map [data-property-id="{target}"].alerting').count(), 5)
+    # acknowledged is still unresolved: the map keeps its mark until someone resolves it
+    page.wait_for_selector(f'#alert-queue > [data-alert-id="{created["id"]}"][data-state=acknowledged]')
+    assert page.get_attribute(f'#map [data-property-id="{target}"]', "data-severity") == "high"
+    page.click(f'#property-panel [data-alert-id="{created["id"]}"] [data-action=resolve]')
+    page.fill(f'#property-panel [data-alert-id="{created["id"]}"] textarea[name=note]', "door was left open")
+    page.click(f'#property-panel [data-alert-id="{created["id"]}"] [data-action=confirm-resolve]')
+    page.wait_for_selector(f'#map [data-property-id="{target}"][data-severity=""]', state="attached",
+                           timeout=5000)
     assert not page.locator(f'#map [data-property-id="{target}"].alerting').count()
+    assert not page.locator(f'#alert-queue > [data-alert-id="{created["id"]}"]').count()
     assert not page.errors, page.errors
 
 
