@@ -235,7 +235,8 @@ const SiteCanvas = L.Renderer.extend({
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    if (outline) this._drawLabels(ctx, buckets, rect, s);
+    const labels = outline ? this._drawLabels(ctx, buckets, rect, s) : 0;
+    if (!regions) this._map.getContainer().dataset.labels = labels; // (tests read it)
     if (anyAlert) {
       ctx.lineWidth = outline ? 3 : 2;
       for (const [sev, list] of alerting) {
@@ -300,10 +301,10 @@ const SiteCanvas = L.Renderer.extend({
     for (const list of buckets.values()) {
       for (const p of list) {
         if (p.width * s >= LABEL_MIN_PX[0] && p.height * s >= LABEL_MIN_PX[1]) fits.push(p);
-        if (fits.length > LABEL_MAX) return;
+        if (fits.length > LABEL_MAX) return 0;
       }
     }
-    if (!fits.length) return;
+    if (!fits.length) return 0;
     const size = Math.max(10, Math.min(13, Math.floor(s * 4)));
     ctx.font = `600 ${size}px system-ui, sans-serif`;
     ctx.textAlign = "left";
@@ -326,6 +327,7 @@ const SiteCanvas = L.Renderer.extend({
       }
       if (text) ctx.fillText(text, x + 4, y + 3);
     }
+    return fits.length;
   },
 });
 

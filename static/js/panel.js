@@ -229,7 +229,7 @@ export class PropertyPanel {
     const desc = p.description ? h("p", { class: "description", dataset: { field: "description" } }, p.description) : null;
     const focus = h("button", { type: "button", class: "btn btn-small btn-light" }, "Show on map");
     focus.addEventListener("click", () => this.onFocus?.(p.id));
-    clear(this.sections.details.content).append(dl, desc, this._armingControl(p), h("div", { class: "row" }, focus));
+    clear(this.sections.details.content).append(...[dl, desc, this._armingControl(p), h("div", { class: "row" }, focus)].filter(Boolean));
     if (p.status === "REMOVED") {
       this.sections.details.content.prepend(h("p", { class: "notice" }, "This property has been removed. Its history is kept, but nothing on it can be changed."));
     }
@@ -277,7 +277,7 @@ export class PropertyPanel {
       confirmFirst(approve, overlaps.length ? `Approve anyway, overlapping ${overlaps.length}?` : null,
         () => runAction(approve, s.msg, () => change("change-property-status", { status: "ACTIVE" }), "Approved: the property is active."));
       reject.addEventListener("click", () => runAction(reject, s.msg, () => change("change-property-status", { status: "REJECTED" }), "Rejected."));
-      content.append(h("p", { class: "callout" }, "This property is waiting for approval."), overlapWarning(overlaps), h("div", { class: "row" }, approve, reject));
+      content.append(...[h("p", { class: "callout" }, "This property is waiting for approval."), overlapWarning(overlaps), h("div", { class: "row" }, approve, reject)].filter(Boolean));
     }
     if (p.status === "REMOVAL_REQUESTED") {
       const approveRemoval = h("button", { type: "button", class: "btn btn-danger", dataset: { action: "approve-removal" } }, "Approve removal");
