@@ -119,7 +119,7 @@ export class Siren {
   _show() {
     if (!this.button) return;
     this.button.setAttribute("aria-pressed", String(this.muted));
-    this.button.textContent = this.muted ? "🔕 Muted" : "🔔 Sound on";
+    this.button.textContent = this.muted ? "♪ Muted" : "♪ Sound on";
     this.button.title = this.muted ? "Alarm sound is off: click to turn it on" : "A sound plays on new high and critical alerts: click to mute";
   }
 
