@@ -320,3 +320,35 @@ def test_the_big_screen_at_1440x900(site, open_page, staff_api):
     queue_box = page.locator("#alarm-console").bounding_box()
     assert queue_box["y"] + queue_box["height"] <= 900, "the queue is in view without scrolling"
     shot(page, "staff-1440x900")
+
+
+def test_a_fresh_demo_database_shows_its_seeded_alerts_on_the_map_and_in_the_feed(browser, tmp_path):
+    # the first start of `python app.py` on an empty database seeds the demo site
+    from dashboard_support import PASSWORD
+    from live import LiveServer
+
+    server = LiveServer(tmp_path, PROPSEC_SEED_DEMO="1").start()
+    try:
+        server.create_user("watcher", "staff", PASSWORD)
+        ctx = browser.new_context(viewport=VIEWPORT)
+        page = ctx.new_page()
+        login(page, server.url, "watcher")
+        token = server.create_user("watcher", "staff")
+        from dashboard_support import ApiClient
+
+        api = ApiClient(server.url, token)
+        marked = {p["id"]: p["topSeverity"] for p in api.ok("get-map")["properties"] if p["openAlerts"]}
+        unresolved = api.ok("get-open-alerts", limit=1000)["alerts"]
+        api.close()
+        assert marked and unresolved, "the demo seeds a few open alerts"
+        page.wait_for_selector("#event-feed > li", timeout=5000)
+        assert page.inner_text("#feed-summary") != "Waiting for events…"
+        shown = dict(page.eval_on_selector_all(
+            '#map [data-property-id]:not([data-severity=""])',
+            "els => els.map(e => [Number(e.dataset.propertyId), e.dataset.severity])"))
+        assert shown == marked
+        wait_for(lambda: len(queue(page)) == len(unresolved), 3)
+        assert [a for a, _, _ in queue(page)] == [a["id"] for a in unresolved]
+        ctx.close()
+    finally:
+        server.stop()
