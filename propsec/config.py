@@ -35,6 +35,16 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return int(burst), float(rate or burst)
 
 
+def parse_delays(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        delays = ()
+    if not delays or min(delays) < 0:
+        raise ValueError("PROPSEC_RETRY_SECONDS must be a comma-separated list of seconds")
+    return delays
+
+
 def engine_options(database_url: str) -> dict:
     """No ping at each pool checkout (it was one more round trip on every request): a
     request whose connection turns out lost (the database restarted) before it commits is
@@ -75,6 +85,13 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_ESCALATION_SECONDS": float(_env("PROPSEC_ESCALATION_SECONDS", "120")),
         # The site's clock for allowed users' schedules (schedules.py); checked here.
         "PROPSEC_TIMEZONE": site_zone(_env("PROPSEC_TIMEZONE", "UTC") or "UTC").key,
+        # Notifications (propsec/notify): outgoing mail and webhooks.
+        "PROPSEC_SMTP_URL": _env("PROPSEC_SMTP_URL"),
+        "PROPSEC_MAIL_FROM": _env("PROPSEC_MAIL_FROM", "propsec@localhost"),
+        "PROPSEC_PUBLIC_URL": (_env("PROPSEC_PUBLIC_URL", "http://127.0.0.1:5000") or "").rstrip("/"),
+        "PROPSEC_WEBHOOK_ALLOW_PRIVATE": _env("PROPSEC_WEBHOOK_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
+        # Waits before each retry, in seconds (a test knob; the default is the contract's).
+        "PROPSEC_RETRY_SECONDS": parse_delays(_env("PROPSEC_RETRY_SECONDS", "5,20,60,180,600,1200,1800")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

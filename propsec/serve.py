@@ -71,6 +71,12 @@ def main(app: Flask) -> None:
     # garbage triggers no longer walk it (docs/performance.md, fix 6).
     gc.collect()
     gc.freeze()
+    with app.app_context():
+        # background work (escalation, notifications...) resumes at once, not at the first
+        # connection: deliveries left pending by a restart go out with nobody connected
+        from .pipeline import pipeline
+
+        pipeline().start()
     limit = raise_file_limit(app.config["PROPSEC_MAX_CONNECTIONS"])
     app.config["PROPSEC_MAX_CONNECTIONS"] = limit
     mode = app.config["PROPSEC_ASYNC_MODE"]

@@ -29,6 +29,7 @@ import pytest
 import socketio
 
 from live import LiveServer
+from receivers import Waiting
 
 NS = "/propsec"
 REQUIRE_SERVICES = os.environ.get("PROPSEC_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
@@ -310,7 +311,7 @@ def waiting_backends(url: str, condition: str) -> int:
                     f"AND pid <> pg_backend_pid() AND {condition}")[0][0]
 
 
-class Recorder:
+class Recorder(Waiting):
     """Collects the payloads of events a client receives, thread-safely."""
 
     def __init__(self, client: socketio.Client, *events: str):
@@ -327,10 +328,3 @@ class Recorder:
         with self.lock:
             return [p for e, p in self.items if event in (None, e)]
 
-    def wait(self, predicate, timeout: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(0.05)
-        return predicate(self)

@@ -31,6 +31,10 @@ CONTRACT_RULES = {
     "get-open-alerts": A, "assign-alert": ST, "resolve-alert": ST,
     # (v2) section 14
     "set-arming": O,
+    # (v2) section 15: any user for their own; the handlers hold owners to their properties
+    # (add-webhook) and to their own webhooks (the others', admins aside, are not_found)
+    "add-webhook": A, "get-webhooks": A, "remove-webhook": A, "get-webhook-deliveries": A,
+    "get-notification-preferences": A, "set-notification-preferences": A,
     "remove-property": AD, "approve-remove-property": AD, "change-property-status": AD,
     "change-property-tier": AD, "change-property-size": AD, "change-property-coordinates": AD,
 }
@@ -66,6 +70,11 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
         "assign-alert": {"alertId": site["alert"], "userId": "staff"},
         "resolve-alert": {"alertId": site["alert"], "note": "checked, a fox"},
         "set-arming": {"propertyId": pid, "mode": "away"},
+        "add-webhook": {"url": "https://hooks.example.net/x", "events": ["events.alerts"],
+                        "propertyId": pid},
+        "set-notification-preferences": {"email": True, "minSeverity": "low"},
+        "remove-webhook": {"webhookId": site["webhook"]},
+        "get-webhook-deliveries": {"webhookId": site["webhook"]},
         "change-property-status": {"propertyId": pid, "status": "INACTIVE"},
         "change-property-tier": {"propertyId": pid, "tier": 3},
         "change-property-size": {"propertyId": pid, "width": 30, "height": 40},
@@ -73,10 +82,15 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
     }
     no_payload = {"get-dispatched-drones", "get-pending-properties", "search-pending-properties",
                   "search-removal-properties", "get-requested-remove-properties",
-                  "get-open-alerts"}
+                  "get-open-alerts", "get-webhooks", "get-notification-preferences"}
     if name in no_payload:
         return {}
     return samples.get(name, {"propertyId": pid})
+
+
+# Contract section 15: an owner's webhook naming someone else's property is a validation
+# error on `propertyId`, not `forbidden`.
+REFUSED_AS_INVALID = {("add-webhook", "owner", False): "propertyId"}
 
 
 def expected_forbidden(rule: Allow, role: str, own: bool) -> bool:
@@ -96,14 +110,16 @@ CALLERS = [("owner", True), ("owner", False), ("staff", True), ("admin", True)]
 @pytest.mark.parametrize("decl", declarations(), ids=lambda d: short(d.name))
 def test_rule_is_enforced_for_every_role(decl, connect, site, app):
     from propsec.extensions import db
-    from propsec.models import DRONE, Alert, Equipment
+    from propsec.models import DRONE, Alert, Equipment, Webhook
 
     with app.app_context():
         other = Equipment(property_id=site["p2"], type_id=DRONE, description="their drone")
         alert = Alert(property_id=site["p1"], user_id="x", reason="test")
-        db.session.add_all([other, alert])
+        hook = Webhook(user_id="owner", url="https://hooks.example.net/x", events=["events.all"],
+                       property_id=site["p1"], secret="(sealed)")
+        db.session.add_all([other, alert, hook])
         db.session.commit()
-        site = {**site, "other_drone": other.id, "alert": alert.id}
+        site = {**site, "other_drone": other.id, "alert": alert.id, "webhook": hook.id}
     # Forbidden callers first: a refused request changes nothing, so order matters only
     # for the allowed ones, which may legitimately meet a conflict after an earlier change.
     cases = sorted(CALLERS, key=lambda c: not expected_forbidden(decl.allow, *c))
@@ -111,7 +127,10 @@ def test_rule_is_enforced_for_every_role(decl, connect, site, app):
         client = connect(user_id)
         envelope = client.call(decl.name, sample(short(decl.name), site, own, user_id))
         code = envelope["data"].get("code") if envelope["type"] == "error" else None
-        if expected_forbidden(decl.allow, user_id, own):
+        invalid = REFUSED_AS_INVALID.get((short(decl.name), user_id, own))
+        if invalid:
+            assert code == "validation_error" and invalid in envelope["data"]["fields"], envelope
+        elif expected_forbidden(decl.allow, user_id, own):
             assert code == "forbidden", (user_id, own, envelope)
         else:
             assert code not in ("forbidden", "validation_error", "internal_error"), \

@@ -29,7 +29,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--name", required=True, help="Full name")
     @click.option("--role", required=True, type=click.Choice(ROLES))
     @click.option("--password", help="Password for the web login (omit for token-only users)")
-    def create_user_command(user_id, name, role, password):
+    @click.option("--email", help="E-mail address for notifications")
+    def create_user_command(user_id, name, role, password, email):
         """Create a user, or update the name, role and password of an existing one."""
         if not 1 <= len(user_id) <= 64:
             raise click.BadParameter("must be 1 to 64 characters", param_hint="USER_ID")
@@ -38,6 +39,10 @@ def register_cli(app: Flask) -> None:
         user.full_name, user.role = name, role
         if password:
             user.password_hash = hash_password(password)
+        if email is not None:
+            if email and ("@" not in email or len(email) > 320 or any(c.isspace() for c in email)):
+                raise click.BadParameter("must be an e-mail address", param_hint="--email")
+            user.email = email or None
         db.session.add(user)
         db.session.commit()
         click.echo(f"{'created' if created else 'updated'} {role} {user_id}")

@@ -1,3 +1,3 @@
 """Domain handlers, one module per subject. Importing this package registers every query."""
 from . import (alerts, allowed_users, crimes, drones, entries, equipment, lifecycle,  # noqa: F401
-               properties, session, users, visitors)
+               notifications, properties, session, users, visitors)

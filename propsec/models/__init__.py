@@ -3,6 +3,8 @@ from .activity import (ACKNOWLEDGED, OPEN, RESOLVED, SEVERITIES, Alert, AuthEntr
                        Visit)
 from .equipment import DRONE, CAMERA, EQUIPMENT_TYPES, Equipment, EquipmentType
 from .events import EventRecord
+from .notifications import (DONE, GAVE_UP, PENDING_WORK, LogCursor, MailMessage, Webhook,
+                            WebhookAttempt, WebhookDelivery)
 from .properties import (ACTIVE, ARMING_MODES, AWAY, DISARMED, HOME, PENDING, REMOVAL_REQUESTED, REMOVED, SETTABLE_STATUSES, STATUSES,
                          AllowedUser, Property, Tier)
 from .users import ROLES, ApiToken, User
@@ -13,5 +15,6 @@ __all__ = [
     "ACKNOWLEDGED", "OPEN", "RESOLVED", "SEVERITIES", "Alert", "AuthEntry", "Crime", "Visit", "DRONE", "CAMERA", "EQUIPMENT_TYPES", "Equipment",
     "EquipmentType", "EventRecord", "ACTIVE", "ARMING_MODES", "AWAY", "DISARMED", "HOME", "PENDING", "REMOVAL_REQUESTED", "REMOVED",
     "SETTABLE_STATUSES", "STATUSES", "AllowedUser", "Property", "Tier", "ROLES", "ApiToken",
-    "User", "TIERS",
+    "User", "TIERS", "DONE", "GAVE_UP", "PENDING_WORK", "LogCursor", "MailMessage", "Webhook",
+    "WebhookAttempt", "WebhookDelivery",
 ]

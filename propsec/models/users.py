@@ -21,6 +21,12 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # E-mail (contract section 15): the address, and the preferences. `notify_email` None is
+    # the default (off for staff's site-wide mail; owners still get their own properties'
+    # alerts); an owner who sets it to False hears nothing. Severity as an index of SEVERITIES.
+    email: Mapped[str | None] = mapped_column(String(320))
+    notify_email: Mapped[bool | None]
+    notify_min_severity: Mapped[int] = mapped_column(default=2, server_default="2")
 
     def brief(self) -> dict:
         return {"id": self.id, "fullName": self.full_name}

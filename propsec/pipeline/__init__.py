@@ -20,6 +20,7 @@ import time
 from flask import Flask, current_app
 
 from ..background import Worker, checkpoint, escalation
+from .. import notify
 from ..extensions import socketio
 from ..protocol.errors import InternalError
 from ..protocol.events import ALL
@@ -57,6 +58,7 @@ class Pipeline:
             return
         checkpoint.start(self._app)
         escalation.escalator.start(self._app)
+        notify.start(self._app)
         self.tail_worker.start(self._app)
         if self.hints.enabled:
             self.hint_worker.start(self._app)
@@ -73,6 +75,7 @@ class Pipeline:
             self._pump_inline()  # (tests: delivered before the acknowledgement)
             return
         self.tail_worker.wake()
+        notify.wake()
         if self.hints.enabled:
             self.hints.owe()
             self.hint_worker.wake()

@@ -1,0 +1,170 @@
+"""From the committed event log to notification work: webhook deliveries and outbox mail.
+
+One cursor row (`log_cursors`, name "notifications") says how far the log has been read. A
+step claims it (FOR UPDATE SKIP LOCKED on PostgreSQL: one process at a time, the others move
+on; SQLite has one writer), reads the next *final* rows (pipeline/log.py) in id order, writes
+the work they call for and moves the cursor, all in one transaction. So each event is turned
+into work exactly once, in order, whichever process does it, and a crash loses nothing."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from html import escape
+from typing import Callable
+
+from flask import current_app
+from sqlalchemy import insert, select
+
+from .. import sql
+from ..extensions import db
+from ..models import (SEVERITIES, Alert, LogCursor, MailMessage, Property, User, Webhook,
+                      WebhookDelivery)
+from ..models._common import utcnow
+from ..pipeline import log as event_log
+from ..protocol.events import ALL, wire_payload
+
+CURSOR = "notifications"
+BATCH = 500
+ALERT_EVENTS = ("events.alerts", "events.alert-acknowledged", "events.alert-assigned",
+                "events.alert-resolved", "events.alert-escalated")
+STAFF = ("staff", "admin")
+ADMIN_ESCALATION_LEVEL = 2
+
+on_new_work: Callable[[], object] = lambda: None
+
+
+def _claim_cursor() -> LogCursor | None:
+    query = select(LogCursor).where(LogCursor.name == CURSOR)
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    cursor = db.session.scalar(query)
+    if cursor is None and db.session.get(LogCursor, CURSOR) is None:
+        # first start: notify from now on, not about the whole history
+        db.session.add(LogCursor(name=CURSOR, last_id=event_log.final_max(sql.in_transaction())))
+        db.session.commit()
+    return cursor
+
+
+def step() -> float | None:
+    cursor = _claim_cursor()
+    if cursor is None:
+        db.session.rollback()
+        return None
+    rows, _ = event_log.read_final(sql.in_transaction(), cursor.last_id, BATCH)
+    if not rows:
+        db.session.rollback()
+        return None
+    deliveries = _deliveries(rows)
+    mails = _mails(rows)
+    if deliveries:
+        db.session.execute(insert(WebhookDelivery), deliveries)
+    if mails:
+        db.session.execute(insert(MailMessage), mails)
+    cursor.last_id = rows[-1].id
+    db.session.commit()
+    if deliveries or mails:
+        on_new_work()
+    return 0 if len(rows) == BATCH else None
+
+
+def _property_of(row) -> int | None:
+    payload = row.payload
+    return payload.get("propertyId", payload.get("id") if row.name == "events.property-added" else None)
+
+
+def _severities(rows) -> dict[int, int]:
+    """Severity (as an index) of each alert the rows are about."""
+    ids = {r.payload.get("alertId") for r in rows if r.name in ALERT_EVENTS}
+    ids.discard(None)
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Alert.id, Alert.severity).where(Alert.id.in_(ids))).all())
+
+
+def _deliveries(rows) -> list[dict]:
+    hooks = db.session.execute(
+        select(Webhook.id, Webhook.events, Webhook.property_id, Webhook.min_severity,
+               Webhook.user_id, User.role).join(User, User.id == Webhook.user_id)
+        .where(Webhook.active)).all()
+    if not hooks:
+        return []
+    severities = _severities(rows)
+    now = utcnow()
+    out = []
+    for row in rows:
+        body = None
+        for hook in hooks:
+            if not (ALL in hook.events or row.name in hook.events):
+                continue
+            if hook.role not in STAFF and row.owner_id != hook.user_id:
+                continue  # its creator may not see this event
+            if hook.property_id is not None and _property_of(row) != hook.property_id:
+                continue
+            if hook.min_severity is not None and row.name in ALERT_EVENTS:
+                if severities.get(row.payload.get("alertId"), -1) < hook.min_severity:
+                    continue
+            if body is None:
+                body = json.dumps(wire_payload(row, with_name=True), separators=(",", ":"),
+                                  ensure_ascii=False)
+            out.append({"webhook_id": hook.id, "event_id": row.id, "event": row.name,
+                        "body": body, "due_at": now})
+    return out
+
+
+# -- e-mail ------------------------------------------------------------------------------------
+
+def _mails(rows) -> list[dict]:
+    if not current_app.config.get("PROPSEC_SMTP_URL"):
+        return []
+    wanted = [r for r in rows if r.name == "events.alerts" or (
+        r.name == "events.alert-escalated"
+        and int(r.payload.get("level", 0)) >= ADMIN_ESCALATION_LEVEL)]
+    if not wanted:
+        return []
+    staff = db.session.execute(select(User).where(
+        User.role.in_(STAFF), User.email.is_not(None))).scalars().all()
+    out = []
+    for row in wanted:
+        payload = row.payload
+        severity = SEVERITIES.index(payload.get("severity", "high"))
+        prop = db.session.get(Property, _property_of(row))
+        if row.name == "events.alerts":
+            owner = db.session.get(User, row.owner_id)
+            people = [owner] if owner is not None and owner.email and owner.notify_email is not False \
+                and severity >= owner.notify_min_severity else []
+            people += [u for u in staff if u.notify_email and severity >= u.notify_min_severity
+                       and u.id != row.owner_id]
+        else:  # an escalation to level 2 or more: the admins, and nobody else
+            people = [u for u in staff if u.role == "admin"]
+        for person in people:
+            out.append({"recipient_id": person.id, "address": person.email, "event_id": row.id,
+                        **message(row, prop), "due_at": utcnow()})
+    return out
+
+
+def message(row, prop) -> dict:
+    """Subject, plain text and HTML of the mail about one alert event."""
+    payload = row.payload
+    severity = str(payload.get("severity", "high"))
+    place = prop.location if prop is not None else f"property {payload.get('propertyId')}"
+    link = f"{current_app.config['PROPSEC_PUBLIC_URL']}/"
+    when = _stamp(row.created_at)
+    if row.name == "events.alert-escalated":
+        subject = f"[propsec] {severity.upper()} alert still open at {place} (escalation {payload.get('level')})"
+        lines = [f"Alert #{payload.get('alertId')} at {place} has been open too long: "
+                 f"escalation level {payload.get('level')}."]
+    else:
+        subject = f"[propsec] {severity.upper()} alert at {place}"
+        lines = [f"A {severity} alert was raised at {place}."]
+    lines += [f"Alert: #{payload.get('alertId')}",
+              f"Reason: {payload.get('reason') or '(none given)'}",
+              f"Time: {when}", f"Dashboard: {link}"]
+    text = "\n".join(lines) + "\n"
+    html = ("<html><body><p><strong>" + escape(lines[0]) + "</strong></p><ul>"
+            + "".join(f"<li>{escape(line)}</li>" for line in lines[1:-1])
+            + f'</ul><p><a href="{escape(link)}">Open the dashboard</a></p></body></html>')
+    return {"subject": subject[:300], "text_body": text, "html_body": html}
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,179 @@
+"""Sending webhook deliveries: per webhook in event-id order, at least once, never twice
+once answered 2xx.
+
+A step finds webhooks with a delivery due and takes each one's queue with a lease (a
+conditional UPDATE of `lease_until`: one process per webhook at a time, and a dead process's
+lease simply runs out). Holding it, a task sends the oldest pending delivery, records the
+attempt, and moves on to the next one, renewing the lease; a failed delivery is given its
+next due time and the queue waits for it. Sends happen outside any transaction, so a slow
+receiver holds no database lock; they run beside the requests, never inside one."""
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import timedelta
+
+import requests
+from flask import current_app
+from sqlalchemy import exists, or_, select, update
+
+from ..extensions import db, socketio
+from ..models import DONE, PENDING_WORK, User, Webhook, WebhookAttempt, WebhookDelivery
+from ..models._common import utcnow
+from . import addresses, secrets
+
+log = logging.getLogger("propsec.webhooks")
+
+TIMEOUT = 10.0
+LEASE = timedelta(seconds=30)  # longer than one send can take
+MAX_FAILURES = 8
+MAX_BODY_READ = 64 * 1024
+PER_LEASE = 100  # deliveries one task sends before giving the webhook back
+MAX_TASKS = 8
+
+_session = None
+_running: set[int] = set()
+
+
+def http() -> requests.Session:
+    """One pooled HTTP session per process (keep-alive to receivers)."""
+    global _session
+    if _session is None:
+        _session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
+        _session.mount("http://", adapter)
+        _session.mount("https://", adapter)
+    return _session
+
+
+def step() -> float | None:
+    now = utcnow()
+    due = db.session.scalars(
+        select(Webhook.id).where(
+            Webhook.active, or_(Webhook.lease_until.is_(None), Webhook.lease_until < now),
+            exists().where(WebhookDelivery.webhook_id == Webhook.id,
+                           WebhookDelivery.state == PENDING_WORK, WebhookDelivery.due_at <= now))
+        .order_by(Webhook.id).limit(MAX_TASKS * 4)).all()
+    db.session.rollback()
+    app = current_app._get_current_object()
+    for hook_id in due:
+        if len(_running) >= MAX_TASKS:
+            break
+        if hook_id in _running or not _lease(hook_id):
+            continue
+        _running.add(hook_id)
+        socketio.start_background_task(_drain, app, hook_id)
+    return None
+
+
+def _lease(hook_id: int) -> bool:
+    now = utcnow()
+    taken = db.session.execute(
+        update(Webhook).where(Webhook.id == hook_id, Webhook.active,
+                              or_(Webhook.lease_until.is_(None), Webhook.lease_until < now))
+        .values(lease_until=now + LEASE)).rowcount
+    db.session.commit()
+    return taken == 1
+
+
+def _drain(app, hook_id: int) -> None:
+    try:
+        with app.app_context():
+            for _ in range(PER_LEASE):
+                if not _send_next(hook_id):
+                    break
+            db.session.execute(update(Webhook).where(Webhook.id == hook_id).values(lease_until=None))
+            db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - the lease runs out and another step retries
+        log.warning("webhook %s: delivery task failed (%s)", hook_id, type(exc).__name__)
+    finally:
+        with app.app_context():
+            db.session.remove()
+        _running.discard(hook_id)
+
+
+def _send_next(hook_id: int) -> bool:
+    """Send the webhook's oldest pending delivery if it is due; False when there is none."""
+    now = utcnow()
+    hook = db.session.get(Webhook, hook_id)
+    if hook is None or not hook.active:
+        return False
+    head = db.session.scalar(
+        select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook_id,
+                                      WebhookDelivery.state == PENDING_WORK)
+        .order_by(WebhookDelivery.event_id).limit(1))
+    if head is None or head.due_at > now:
+        return False
+    creator_role = db.session.scalar(select(User.role).where(User.id == hook.user_id))
+    guarded = creator_role == "owner" and not current_app.config["PROPSEC_WEBHOOK_ALLOW_PRIVATE"]
+    url, sealed, body = hook.url, hook.secret, head.body.encode()
+    delivery_id, event, event_id, attempt = head.id, head.event, head.event_id, head.attempts + 1
+    db.session.execute(update(Webhook).where(Webhook.id == hook_id).values(lease_until=now + LEASE))
+    db.session.commit()  # no transaction stays open during the send
+
+    status, error = send(url, secrets.unseal(sealed), body, event, delivery_id, guarded)
+    ok = status is not None and 200 <= status < 300
+    now = utcnow()
+    db.session.add(WebhookAttempt(webhook_id=hook_id, event_id=event_id, event=event,
+                                  attempt=attempt, status=status, error=error, at=now))
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    hook = db.session.get(Webhook, hook_id)
+    if delivery is None or hook is None:  # removed meanwhile
+        db.session.rollback()
+        return False
+    delivery.attempts = attempt
+    if ok:
+        delivery.state, delivery.done_at = DONE, now
+        hook.failures = 0
+    else:
+        delays = current_app.config["PROPSEC_RETRY_SECONDS"]
+        delivery.due_at = now + timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+        hook.failures += 1
+        if hook.failures >= MAX_FAILURES:
+            hook.active = False
+            log.warning("webhook %s stopped after %d failed attempts in a row", hook_id, hook.failures)
+    db.session.commit()
+    return ok
+
+
+def send(url: str, secret: str, body: bytes, event: str, delivery_id: int,
+         guarded: bool) -> tuple[int | None, str | None]:
+    """POST one delivery; returns (HTTP status or None, error or None). Never raises."""
+    if guarded:
+        try:
+            addresses.check(url)
+        except ValueError as exc:
+            return None, f"refused: {exc}"[:300]
+    headers = {"Content-Type": "application/json", "User-Agent": "propsec-webhooks/2",
+               "X-Propsec-Event": event, "X-Propsec-Delivery": str(delivery_id),
+               "X-Propsec-Signature": secrets.signature(secret, body)}
+    try:
+        with http().post(url, data=body, headers=headers, timeout=TIMEOUT,
+                         allow_redirects=False, stream=True) as answer:
+            if guarded and _peer_is_forbidden(answer):
+                return None, "refused: the address resolved to a private one when sending"
+            read = 0
+            for chunk in answer.iter_content(8192):  # a bounded look at the body, then close
+                read += len(chunk)
+                if read >= MAX_BODY_READ:
+                    break
+            if 300 <= answer.status_code < 400:
+                return answer.status_code, "redirects are not followed"
+            return answer.status_code, None
+    except requests.Timeout:
+        return None, f"no answer within {TIMEOUT:g} s"
+    except requests.ConnectionError:
+        return None, "could not connect"
+    except requests.RequestException as exc:
+        return None, f"request failed ({type(exc).__name__})"
+
+
+def _peer_is_forbidden(answer) -> bool:
+    """Whether the connection actually reached a forbidden address (a name that changed
+    between the check and the connect)."""
+    try:
+        sock = answer.raw._connection.sock  # urllib3's connection for this response
+        peer = sock.getpeername()[0] if sock is not None else None
+    except (AttributeError, OSError, socket.error):
+        return False
+    return peer is not None and addresses.forbidden_ip(peer)

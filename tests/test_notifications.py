@@ -1,0 +1,191 @@
+"""Webhook and e-mail queries and what the log turns into notification work (contract 15),
+in-process on every configured database. Sending is tested against real servers in
+test_notification_delivery.py."""
+from __future__ import annotations
+
+import pytest
+from helpers import expect, expect_error
+from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
+from sqlalchemy import select
+
+from propsec.extensions import db
+from propsec.models import MailMessage, User, Webhook, WebhookDelivery
+from propsec.notify import addresses, fanout, secrets
+
+HOOK = "https://hooks.example.net/propsec"
+
+
+def add_hook(client, **fields):
+    return client.call("add-webhook", {"url": HOOK, "events": ["events.alerts"], **fields})
+
+
+def fan_out(app) -> None:
+    with app.app_context():
+        while fanout.step() == 0:
+            pass
+        db.session.remove()
+
+
+def deliveries(app) -> list[tuple[int, str]]:
+    with app.app_context():
+        rows = db.session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.event)
+                                  .order_by(WebhookDelivery.event_id, WebhookDelivery.webhook_id)).all()
+        db.session.remove()
+        return [tuple(r) for r in rows]
+
+
+@pytest.fixture
+def started(app):
+    """The fan-out cursor placed at the current end of the log (as at a first start)."""
+    fan_out(app)
+    return app
+
+
+@pytest.mark.parametrize("url", ["ftp://example.net/x", "not a url", "http://", "https://:80/",
+                                 "http://user:pw@example.net/", "http://example.net:99999/",
+                                 "https://example.net/" + "x" * 1990, 5, None, ["http://x"]])
+def test_a_bad_url_is_a_validation_error_naming_url(clients, url):
+    expect_error(clients["staff"].call("add-webhook", url=url, events=["events.alerts"]),
+                 "validation_error", "url")
+    assert expect(clients["staff"].call("get-webhooks"), "data")["webhooks"] == []
+
+
+@pytest.mark.parametrize("events", [[], ["events.nothing"], "events.alerts", [3], None])
+def test_unknown_or_malformed_events_are_a_validation_error_naming_events(clients, events):
+    expect_error(clients["staff"].call("add-webhook", url=HOOK, events=events),
+                 "validation_error", "events")
+
+
+@pytest.mark.parametrize("field, value", [("minSeverity", "urgent"), ("minSeverity", 2),
+                                          ("propertyId", "twelve"), ("propertyId", True)])
+def test_other_bad_fields_are_named(clients, field, value):
+    expect_error(add_hook(clients["staff"], **{field: value}), "validation_error", field)
+
+
+def test_a_2000_character_url_is_accepted_and_the_secret_shown_once(app, clients):
+    url = "https://hooks.example.net/" + "p" * (2000 - len("https://hooks.example.net/"))
+    added = expect(clients["staff"].call("add-webhook", url=url, events=["events.all"]),
+                   "success", "id", "secret")
+    [hook] = expect(clients["staff"].call("get-webhooks"), "data")["webhooks"]
+    assert hook == {"id": added["id"], "url": url, "events": ["events.all"], "propertyId": None,
+                    "minSeverity": None, "active": True, "failures": 0, "userId": "staff"}
+    assert added["secret"] not in str(hook)
+    with app.app_context():
+        stored = db.session.get(Webhook, added["id"]).secret
+        assert added["secret"] not in stored  # encrypted at rest
+        assert secrets.unseal(stored) == added["secret"]
+
+
+def test_owners_name_one_of_their_properties(clients, site):
+    owner = clients["owner"]
+    expect_error(add_hook(owner), "validation_error", "propertyId")
+    expect_error(add_hook(owner, propertyId=site["p2"]), "validation_error", "propertyId")
+    expect_error(add_hook(owner, propertyId=999_999), "not_found")
+    expect(add_hook(owner, propertyId=site["p1"]), "success", "id", "secret")
+    expect(add_hook(clients["staff"]), "success")  # staff: site-wide
+    expect(add_hook(clients["staff"], propertyId=site["p2"]), "success")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://10.1.2.3/x",
+                                 "http://169.254.169.254/latest/meta-data", "http://[::1]/x",
+                                 "http://192.168.0.5/", "http://[::ffff:127.0.0.1]/",
+                                 "http://localhost:9/x", "http://0.0.0.0/"])
+def test_owners_may_not_point_at_private_addresses(app, clients, site, url):
+    owner = clients["owner"]
+    expect_error(owner.call("add-webhook", url=url, events=["events.alerts"], propertyId=site["p1"]),
+                 "validation_error", "url")
+    expect(clients["staff"].call("add-webhook", url=url, events=["events.alerts"]), "success")
+    app.config["PROPSEC_WEBHOOK_ALLOW_PRIVATE"] = True
+    expect(owner.call("add-webhook", url=url, events=["events.alerts"], propertyId=site["p1"]),
+           "success")
+
+
+def test_a_name_that_does_not_resolve_yet_is_accepted_and_checked_again_at_send(clients, site, monkeypatch):
+    owner = clients["owner"]
+    url = "http://not-yet.invalid/hook"
+    expect(owner.call("add-webhook", url=url, events=["events.alerts"], propertyId=site["p1"]),
+           "success")
+    # later it resolves to loopback: the send is refused before any connection is made
+    monkeypatch.setattr(addresses, "resolve", lambda host, port: ["127.0.0.1"])
+    from propsec.notify import webhooks
+
+    status, error = webhooks.send(url, "s3cret", b"{}", "events.alerts", 1, guarded=True)
+    assert status is None and error.startswith("refused")
+
+
+def test_webhooks_are_their_creators_own_and_admins_see_all(clients, site):
+    owner, staff, admin = clients["owner"], clients["staff"], clients["admin"]
+    mine = expect(add_hook(owner, propertyId=site["p1"]), "success")["id"]
+    theirs = expect(add_hook(staff), "success")["id"]
+    assert [h["id"] for h in expect(owner.call("get-webhooks"), "data")["webhooks"]] == [mine]
+    assert {h["id"] for h in expect(admin.call("get-webhooks"), "data")["webhooks"]} == {mine, theirs}
+    for query in ("remove-webhook", "get-webhook-deliveries"):
+        expect_error(owner.call(query, webhookId=theirs), "not_found")
+    expect(owner.call("get-webhook-deliveries", webhookId=mine), "data", "deliveries")
+    expect(admin.call("remove-webhook", webhookId=mine), "success")
+    assert expect(owner.call("get-webhooks"), "data")["webhooks"] == []
+
+
+def test_fan_out_follows_events_property_severity_and_what_the_creator_may_see(app, started, clients, site):
+    owner, staff = clients["owner"], clients["staff"]
+    alerts_of_p1 = expect(add_hook(owner, propertyId=site["p1"]), "success")["id"]
+    high_and_up = expect(add_hook(staff, minSeverity="high"), "success")["id"]
+    everything = expect(staff.call("add-webhook", url=HOOK, events=["events.all"]), "success")["id"]
+    crimes = expect(staff.call("add-webhook", url=HOOK, events=["events.crimes"]), "success")["id"]
+    low_p1 = expect(staff.call("add-alert", propertyId=site["p1"], userId="x", severity="low"),
+                    "success")["id"]
+    expect(staff.call("add-alert", propertyId=site["p2"], userId="x", severity="critical"), "success")
+    expect(staff.call("acknowledge-alert", alertId=low_p1), "success")
+    expect(staff.call("add-crime", propertyId=site["p2"]), "success")
+    fan_out(app)
+    assert deliveries(app) == [
+        (alerts_of_p1, "events.alerts"), (everything, "events.alerts"),           # low on p1
+        (high_and_up, "events.alerts"), (everything, "events.alerts"),            # critical on p2
+        (everything, "events.alert-acknowledged"),
+        (everything, "events.crimes"), (crimes, "events.crimes")]
+    fan_out(app)  # nothing twice
+    assert len(deliveries(app)) == 7
+
+
+def test_fan_out_writes_nothing_about_the_past(app, clients, site):
+    expect(clients["staff"].call("add-alert", propertyId=site["p1"], userId="x"), "success")
+    expect(clients["staff"].call("add-webhook", url=HOOK, events=["events.all"]), "success")
+    fan_out(app)  # the first step places the cursor at the end
+    assert deliveries(app) == []
+
+
+def test_notification_preferences_default_and_validation(clients):
+    owner = clients["owner"]
+    assert expect(owner.call("get-notification-preferences"), "data") == {
+        "email": False, "minSeverity": "high", "address": None}
+    expect(owner.call("set-notification-preferences", email=True, minSeverity="medium"), "success")
+    assert expect(owner.call("get-notification-preferences"), "data")["minSeverity"] == "medium"
+    for bad in ({"email": "yes", "minSeverity": "low"}, {"email": True, "minSeverity": "loud"},
+                {"minSeverity": "low"}):
+        field = next(f for f in ("email", "minSeverity") if f not in bad or bad[f] in ("yes", "loud"))
+        expect_error(owner.call("set-notification-preferences", bad), "validation_error", field)
+
+
+def test_mail_goes_to_the_owner_and_opted_in_staff_at_or_above_their_minimum(app, started, clients, site):
+    app.config["PROPSEC_SMTP_URL"] = "smtp://127.0.0.1:1"  # (nothing is sent in this test)
+    with app.app_context():
+        for uid, address in (("owner", "o@example.net"), ("staff", "s@example.net"),
+                             ("admin", "a@example.net"), ("neighbour", "n@example.net")):
+            db.session.get(User, uid).email = address
+        db.session.commit()
+        db.session.remove()
+    staff = clients["staff"]
+    expect(staff.call("set-notification-preferences", email=True, minSeverity="critical"), "success")
+    expect(clients["neighbour"].call("set-notification-preferences", email=False, minSeverity="low"),
+           "success")  # an owner who switched it off hears nothing
+    expect(staff.call("add-alert", propertyId=site["p1"], userId="x", severity="high"), "success")
+    expect(staff.call("add-alert", propertyId=site["p1"], userId="x", severity="critical"), "success")
+    expect(staff.call("add-alert", propertyId=site["p1"], userId="x", severity="medium"), "success")
+    expect(staff.call("add-alert", propertyId=site["p2"], userId="x", severity="critical"), "success")
+    fan_out(app)
+    with app.app_context():
+        sent = db.session.execute(select(MailMessage.recipient_id, MailMessage.subject)
+                                  .order_by(MailMessage.id)).all()
+        db.session.remove()
+    assert [r for r, _ in sent] == ["owner", "owner", "staff", "staff"]
+    assert sent[0][1] == "[propsec] HIGH alert at 1 Harbour Road"
