@@ -53,6 +53,7 @@ def upgrade():
     sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('secret', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('since_event_id', sa.BigInteger(), nullable=False),
     sa.Column('lease_until', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['property_id'], ['properties.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),

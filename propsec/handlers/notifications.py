@@ -7,10 +7,12 @@ from flask import current_app
 from pydantic import Field, PrivateAttr, StrictBool, field_validator, model_validator
 from sqlalchemy import delete, select
 
+from .. import sql
 from ..extensions import db
 from ..models import SEVERITIES, Property, User, Webhook, WebhookAttempt, WebhookDelivery
 from ..models._common import iso
 from ..notify import addresses, secrets
+from ..pipeline import log as event_log
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.errors import NotFound, ValidationFailed
@@ -92,6 +94,7 @@ def add_webhook(req, data: NewWebhook):
         raise ValidationFailed.on("url", data._refusal)
     secret = secrets.new_secret()
     hook = Webhook(user_id=user.id, url=data.url, events=data.events, property_id=data.propertyId,
+                   since_event_id=event_log.newest_id(sql.in_transaction()),
                    min_severity=None if data.minSeverity is None else SEVERITIES.index(data.minSeverity),
                    secret=secrets.seal(secret))
     db.session.add(hook)

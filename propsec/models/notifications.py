@@ -39,6 +39,8 @@ class Webhook(db.Model):
     # The signing secret, encrypted (notify/secrets.py); shown once, at add-webhook.
     secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The newest event when it was added: it hears of what happens after, not before.
+    since_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
     # A sender process holds this webhook's queue until then (kept in order, one at a time).
     lease_until: Mapped[datetime | None]
 

@@ -84,7 +84,7 @@ def _severities(rows) -> dict[int, int]:
 def _deliveries(rows) -> list[dict]:
     hooks = db.session.execute(
         select(Webhook.id, Webhook.events, Webhook.property_id, Webhook.min_severity,
-               Webhook.user_id, User.role).join(User, User.id == Webhook.user_id)
+               Webhook.user_id, Webhook.since_event_id, User.role).join(User, User.id == Webhook.user_id)
         .where(Webhook.active)).all()
     if not hooks:
         return []
@@ -94,7 +94,7 @@ def _deliveries(rows) -> list[dict]:
     for row in rows:
         body = None
         for hook in hooks:
-            if not (ALL in hook.events or row.name in hook.events):
+            if row.id <= hook.since_event_id or not (ALL in hook.events or row.name in hook.events):
                 continue
             if hook.role not in STAFF and row.owner_id != hook.user_id:
                 continue  # its creator may not see this event
