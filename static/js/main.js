@@ -12,6 +12,7 @@ import { AddProperty } from "./addform.js";
 import { StaffQueues, DroneList } from "./queues.js";
 import { setupTabs, CrimesChart, MyProperties } from "./sidebar.js";
 import { AlarmConsole } from "./alarms.js";
+import { NotificationSettings } from "./notifications.js";
 import { h, clear, describeError, debounce } from "./ui.js";
 
 const body = document.body;
@@ -125,12 +126,14 @@ const queues = isStaff ? new StaffQueues({ conn, store, role: user.role, onFocus
 const drones = isStaff ? new DroneList({ conn, store, onFocus: (id) => selectProperty(id, { focus: true }) }) : null;
 const mine = isStaff ? null : new MyProperties({ store, onFocus: (id) => selectProperty(id, { focus: true }) });
 const crimes = new CrimesChart({ conn });
+const notifications = new NotificationSettings({ root: document.getElementById("tab-notify"), conn, store, role: user.role });
 
 setupTabs((name) => {
   crimes.setVisible(name === "crimes");
   if (name === "queues") queues?.load();
   if (name === "drones") drones?.load();
   if (name === "mine") mine?.render();
+  if (name === "notify") notifications.show();
 });
 
 function selectProperty(id, { focus = false } = {}) {
