@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import audit
 from .extensions import db
 from .models import ApiToken, User
 from .models._common import utcnow
@@ -30,19 +31,27 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def issue_token(user_id: str) -> str:
+def issue_token(user_id: str, actor: str | None = None, address: str | None = None) -> str:
+    """A new API token for `user_id` (audited as `token-issued`; `actor` None: the CLI)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user_id, token_hash=token_digest(token)))
+    row = ApiToken(user_id=user_id, token_hash=token_digest(token))
+    db.session.add(row)
+    db.session.flush()
+    audit.record("token-issued", actor=actor, target=row.id, detail={"userId": user_id},
+                 address=address)
     db.session.commit()
     return token
 
 
-def revoke_tokens(user_id: str) -> int:
-    result = db.session.execute(
-        update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow()))
+def revoke_tokens(user_id: str, actor: str | None = None) -> int:
+    ids = db.session.scalars(select(ApiToken.id).where(
+        ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))).all()
+    if ids:
+        db.session.execute(update(ApiToken).where(ApiToken.id.in_(ids)).values(revoked_at=utcnow()))
+        for token_id in ids:
+            audit.record("token-revoked", actor=actor, target=token_id, detail={"userId": user_id})
     db.session.commit()
-    return result.rowcount
+    return len(ids)
 
 
 def user_for_token(token: object) -> User | None:

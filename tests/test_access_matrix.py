@@ -35,6 +35,8 @@ CONTRACT_RULES = {
     # (add-webhook) and to their own webhooks (the others', admins aside, are not_found)
     "add-webhook": A, "get-webhooks": A, "remove-webhook": A, "get-webhook-deliveries": A,
     "get-notification-preferences": A, "set-notification-preferences": A,
+    # (v2) section 16
+    "get-audit": AD,
     "remove-property": AD, "approve-remove-property": AD, "change-property-status": AD,
     "change-property-tier": AD, "change-property-size": AD, "change-property-coordinates": AD,
 }
@@ -82,7 +84,7 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
     }
     no_payload = {"get-dispatched-drones", "get-pending-properties", "search-pending-properties",
                   "search-removal-properties", "get-requested-remove-properties",
-                  "get-open-alerts", "get-webhooks", "get-notification-preferences"}
+                  "get-open-alerts", "get-webhooks", "get-notification-preferences", "get-audit"}
     if name in no_payload:
         return {}
     return samples.get(name, {"propertyId": pid})

@@ -44,6 +44,11 @@ def register_cli(app: Flask) -> None:
                 raise click.BadParameter("must be an e-mail address", param_hint="--email")
             user.email = email or None
         db.session.add(user)
+        if created:
+            from .. import audit
+
+            db.session.flush()
+            audit.record("user-created", actor=None, target=user_id, detail={"role": role})
         db.session.commit()
         click.echo(f"{'created' if created else 'updated'} {role} {user_id}")
 
@@ -88,6 +93,18 @@ def register_cli(app: Flask) -> None:
                 break
             click.echo(f"  deleted {deleted:,} so far", err=True)
         click.echo(f"deleted {deleted:,} event(s) older than {keep_days} days")
+
+    @app.cli.command("verify-audit")
+    def verify_audit_command():
+        """Check the audit trail's hash chain; exit 1 naming the first broken entry."""
+        from ..audit import seal
+
+        seal.seal_all()  # entries committed but not sealed yet join the chain first
+        ok, count, problem = seal.verify()
+        if not ok:
+            click.echo(f"audit trail broken after {count} good entries: {problem}", err=True)
+            raise SystemExit(1)
+        click.echo(f"ok {count} entries")
 
     @app.cli.command("seed-demo")
     @click.option("--properties", "count", default=60, show_default=True, type=click.IntRange(1))

@@ -70,7 +70,8 @@ def change(req, event: str, values: dict, **extra) -> dict:
     return envelopes.success(f"property {prop.id} updated")
 
 
-@websocket_query("add-property", NewProperty, allow=Allow.ANYONE, emits=("events.property-added",))
+@websocket_query("add-property", NewProperty, allow=Allow.ANYONE, mutates=True,
+                 emits=("events.property-added",))
 def add_property(req, data: NewProperty):
     if data.clientId != req.user.id:
         if not req.user.is_admin:

@@ -45,7 +45,18 @@ def _claim_cursor() -> LogCursor | None:
     return cursor
 
 
+def _pending() -> bool:
+    """Anything final past the cursor? Asked without a lock, so an idle step takes no
+    transaction id (an open one would hold back the event horizon of the whole cluster)."""
+    last = db.session.scalar(select(LogCursor.last_id).where(LogCursor.name == CURSOR))
+    found = last is None or bool(event_log.read_final(sql.in_transaction(), last, 1)[0])
+    db.session.rollback()
+    return found
+
+
 def step() -> float | None:
+    if not _pending():
+        return None
     cursor = _claim_cursor()
     if cursor is None:
         db.session.rollback()

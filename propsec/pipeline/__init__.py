@@ -21,6 +21,7 @@ from flask import Flask, current_app
 
 from ..background import Worker, checkpoint, escalation
 from .. import notify
+from ..audit import seal
 from ..extensions import socketio
 from ..protocol.errors import InternalError
 from ..protocol.events import ALL
@@ -59,6 +60,7 @@ class Pipeline:
         checkpoint.start(self._app)
         escalation.escalator.start(self._app)
         notify.start(self._app)
+        seal.worker.start(self._app)
         self.tail_worker.start(self._app)
         if self.hints.enabled:
             self.hint_worker.start(self._app)
@@ -76,6 +78,7 @@ class Pipeline:
             return
         self.tail_worker.wake()
         notify.wake()
+        seal.worker.wake()
         if self.hints.enabled:
             self.hints.owe()
             self.hint_worker.wake()

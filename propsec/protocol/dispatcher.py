@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from .. import sql
+from .. import audit, sql
 from ..extensions import db
 from ..models.properties import PropertyShape
 from . import envelopes, targets
@@ -41,6 +41,8 @@ class Request:
     # From here on a failure is never retried: a commit began (it may have gone through), or
     # something was already sent to the client.
     settled: bool = False
+    # The query's wire name as the client sent it (aliases included): the audit's action.
+    action: str = ""
 
     def emit(self, event: str, prop: PropertyShape, **payload) -> None:
         """Record an event about `prop`; it is logged and pushed when the request commits."""
@@ -101,6 +103,10 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     with _SQLITE_WRITER if serialize else nullcontext(), sql.transaction(decl.prepared) as tx:
         request.target = load_target(decl, request.user, data)
         envelope = decl.handler(request, data)
+        if decl.mutates:
+            audit.for_query(request.action or decl.name, request.user.id,
+                            data.model_dump(by_alias=True, mode="json"), envelope.get("data"),
+                            request.target, getattr(request.connection, "address", None))
         if request.pending:
             pipeline().record(request.pending)
         request.settled = True
@@ -114,7 +120,7 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
     try:
         connection.take_token()
         decl = lookup(event)
-        envelope = run(decl, Request(user, connection), payload)
+        envelope = run(decl, Request(user, connection, action=event), payload)
     except ProtocolError as exc:
         envelope = envelopes.error(exc)
     except IntegrityError:

@@ -33,8 +33,10 @@ SWEEP_SECONDS = 1.0
 class Connection:
     """Per-connection state: the caller, its credential, and its rate-limit bucket."""
 
-    def __init__(self, sid: str, user: User, token_hash: str | None, burst: int, rate: float):
+    def __init__(self, sid: str, user: User, token_hash: str | None, burst: int, rate: float,
+                 address: str | None = None):
         self.sid = sid
+        self.address = address  # the client's address at connect (for the audit trail)
         self.user = Principal(user.id, user.full_name, user.role)
         self.token_hash = token_hash
         self.burst, self.rate = burst, rate
@@ -130,7 +132,8 @@ def on_connect(auth=None):
             raise ConnectionRefusedError("the server is full; try again later")
         burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
         pipeline().start()
-        CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate)
+        CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate,
+                                              request.remote_addr)
         _start_sweeper()
     except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL
         log.warning("database unavailable during connect: %s", type(exc).__name__)

@@ -24,7 +24,8 @@ class Declaration:
     # The payload field holding the id of the property the access rule applies to, or a
     # function(data) -> property id for queries that name the property indirectly.
     target: str | Callable | None = None
-    # A REMOVED target refuses the query with `conflict`.
+    # The query changes something: it writes an audit entry in its transaction, takes the
+    # SQLite writer's turn, and a REMOVED target refuses it with `conflict`.
     mutates: bool = False
     # Load the target row FOR UPDATE (read-modify-write on the property itself).
     lock: bool = False

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from .. import audit
 from ..extensions import db, login_manager
 from ..models import User
 from ..security import password_matches
@@ -99,14 +100,17 @@ def login():
         user = db.session.get(User, form.username.data)
         if throttle.blocked(key):
             error, status = "Too many failed attempts. Wait a few minutes and try again.", 429
+            _audit_login("login-failed", None, form.username.data, throttled=True)
         elif password_matches(user, form.password.data):
             throttle.succeeded(key)
             session.clear()  # a fresh session on every login
             login_user(user)
+            _audit_login("login", user.id, user.id)
             return redirect(url_for("web.index"))
         else:
             throttle.failed(key)
             log.info("failed login for a user id from %s", request.remote_addr)
+            _audit_login("login-failed", None, form.username.data)
             error, status = "Unknown user id or wrong password.", 401
     elif request.method == "POST":
         error, status = "The form expired or was incomplete. Please try again.", 400
@@ -116,9 +120,15 @@ def login():
 @web.post("/logout")
 @login_required
 def logout():
+    _audit_login("logout", current_user.get_id(), current_user.get_id())
     logout_user()
     session.clear()
     return redirect(url_for("web.login"))
+
+
+def _audit_login(action: str, actor: str | None, target: str | None, **detail) -> None:
+    audit.record(action, actor=actor, target=target, detail=detail, address=request.remote_addr)
+    db.session.commit()
 
 
 @web.get("/healthz")

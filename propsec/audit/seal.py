@@ -1,0 +1,88 @@
+"""Sealing the audit trail: filling in each entry's `hash`, in id order, after commit.
+
+One cursor row (`log_cursors`, name "audit-seal") holds the id of the last sealed entry. A
+step claims it (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer), reads the next
+*final* unsealed entries (on PostgreSQL, ids below the horizon, as for the event log: no
+smaller id can commit later), chains them onto the last sealed hash, and moves the cursor,
+all in one transaction. Any process may do it; each entry is sealed once, in order."""
+from __future__ import annotations
+
+from sqlalchemy import func, literal_column, select, update
+
+from ..background import Worker
+from ..extensions import db
+from ..models import AuditEntry, LogCursor
+from . import ZERO, as_wire, chained
+
+CURSOR = "audit-seal"
+BATCH = 500
+
+
+def _pending(postgres: bool) -> bool:
+    """Anything final past the cursor? Asked without a lock, so an idle step takes no
+    transaction id (an open one would hold back the event horizon of the whole cluster)."""
+    last = select(LogCursor.last_id).where(LogCursor.name == CURSOR).scalar_subquery()
+    query = select(AuditEntry.id).where(AuditEntry.id > func.coalesce(last, 0))
+    if postgres:
+        query = query.where(AuditEntry.id < literal_column("(SELECT propsec_event_horizon())"))
+    found = db.session.scalar(query.limit(1)) is not None
+    db.session.rollback()
+    return found
+
+
+def step() -> float | None:
+    query = select(LogCursor).where(LogCursor.name == CURSOR)
+    postgres = db.engine.dialect.name == "postgresql"
+    if not _pending(postgres):
+        return None
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    cursor = db.session.scalar(query)
+    if cursor is None:
+        if db.session.get(LogCursor, CURSOR) is None:
+            db.session.add(LogCursor(name=CURSOR, last_id=0))
+            db.session.commit()
+            return 0
+        db.session.rollback()  # another process is sealing
+        return None
+    rows = select(AuditEntry).where(AuditEntry.id > cursor.last_id)
+    if postgres:
+        rows = rows.where(AuditEntry.id < literal_column("(SELECT propsec_event_horizon())"))
+    entries = db.session.scalars(rows.order_by(AuditEntry.id).limit(BATCH)).all()
+    if not entries:
+        db.session.rollback()
+        return None
+    previous = (db.session.scalar(select(AuditEntry.hash).where(AuditEntry.id == cursor.last_id))
+                if cursor.last_id else None) or ZERO
+    for entry in entries:
+        previous = chained(previous, as_wire(entry))
+        db.session.execute(update(AuditEntry).where(AuditEntry.id == entry.id).values(hash=previous))
+    cursor.last_id = entries[-1].id
+    db.session.commit()
+    return 0 if len(entries) == BATCH else None
+
+
+worker = Worker("audit seal", lambda: step(), 1.0, 0.05)
+
+
+def seal_all() -> None:
+    """Seal everything final now (the CLI, before verifying)."""
+    while step() == 0:
+        pass
+
+
+def verify() -> tuple[bool, int, str]:
+    """Recompute the chain over the sealed entries: (ok, how many, what is wrong)."""
+    previous, count = ZERO, 0
+    for entry in db.session.scalars(select(AuditEntry).where(AuditEntry.hash.is_not(None))
+                                    .order_by(AuditEntry.id)).yield_per(1000):
+        expected = chained(previous, as_wire(entry))
+        if entry.hash != expected:
+            return False, count, (f"entry {entry.id} does not verify: it was altered, or an entry "
+                                  "before it was removed or moved")
+        previous, count = entry.hash, count + 1
+    last = db.session.get(LogCursor, CURSOR)
+    if last is not None and last.last_id and (count == 0 or previous != db.session.scalar(
+            select(AuditEntry.hash).where(AuditEntry.id == last.last_id))):
+        return False, count, f"the last sealed entry ({last.last_id}) is missing or was altered"
+    return True, count, ""
