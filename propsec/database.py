@@ -52,9 +52,11 @@ def continue_event_ids() -> None:
     the tailer's order would break). Then the id offset is raised past the stored ids."""
     if db.engine.dialect.name != "postgresql":
         return
+    # (audit entries take their ids from the same function)
     stored, offset, current = db.session.execute(text(
-        "SELECT coalesce(max(id), 0), propsec_event_id_offset(), "
-        "pg_current_xact_id()::text::bigint FROM event_log")).one()
+        "SELECT greatest(coalesce((SELECT max(id) FROM event_log), 0), "
+        "coalesce((SELECT max(id) FROM audit_log), 0)), propsec_event_id_offset(), "
+        "pg_current_xact_id()::text::bigint")).one()
     if stored < (current + offset) << 16:
         db.session.commit()
         return
