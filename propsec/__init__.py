@@ -72,11 +72,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from . import pipeline
     from .protocol.namespace import register_namespace
     from .web import web
+    from .web.exports import exports
 
     configure_engine(app)
     pipeline.init_app(app)
     register_namespace()
     app.register_blueprint(web)
+    app.register_blueprint(exports)
     register_cli(app)
     from .protocol.capacity import FullGate, without_compression
     without_compression(socketio.server)
