@@ -8,7 +8,7 @@ from .notifications import (DONE, GAVE_UP, PENDING_WORK, LogCursor, MailMessage,
                             WebhookAttempt, WebhookDelivery)
 from .properties import (ACTIVE, ARMING_MODES, AWAY, DISARMED, HOME, PENDING, REMOVAL_REQUESTED, REMOVED, SETTABLE_STATUSES, STATUSES,
                          AllowedUser, Property, Tier)
-from .users import ROLES, ApiToken, User
+from .users import ROLES, ApiToken, User, WebSession
 
 TIERS = {1: "Basic", 2: "Standard", 3: "Premium"}
 
@@ -17,5 +17,5 @@ __all__ = [
     "EquipmentType", "EventRecord", "ACTIVE", "ARMING_MODES", "AWAY", "DISARMED", "HOME", "PENDING", "REMOVAL_REQUESTED", "REMOVED",
     "SETTABLE_STATUSES", "STATUSES", "AllowedUser", "Property", "Tier", "ROLES", "ApiToken",
     "User", "TIERS", "DONE", "GAVE_UP", "PENDING_WORK", "LogCursor", "MailMessage", "Webhook",
-    "WebhookAttempt", "WebhookDelivery", "AuditEntry",
+    "WebhookAttempt", "WebhookDelivery", "AuditEntry", "WebSession",
 ]

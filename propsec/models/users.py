@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -27,6 +28,12 @@ class User(UserMixin, db.Model):
     email: Mapped[str | None] = mapped_column(String(320))
     notify_email: Mapped[bool | None]
     notify_min_severity: Mapped[int] = mapped_column(default=2, server_default="2")
+    # Two-factor login (contract section 18): the TOTP secret, encrypted like webhook secrets
+    # (set at begin-2fa, in force once confirmed), and the SHA-256 digests of the unused
+    # one-time recovery codes.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    recovery_codes: Mapped[list | None] = mapped_column(JSON)
 
     def brief(self) -> dict:
         return {"id": self.id, "fullName": self.full_name}
@@ -42,3 +49,18 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    label: Mapped[str | None] = mapped_column(String(100))
+    last_used_at: Mapped[datetime | None]
+
+
+class WebSession(db.Model):
+    """A browser's login, kept on the server so that logging out really ends it: the cookie
+    carries a random key, and only its SHA-256 is stored here."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(index=True)
+    address: Mapped[str | None] = mapped_column(String(64))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, socketio
 from ..models import ApiToken, User
+from ..models._common import utcnow
 from ..pipeline import pipeline
 from ..security import token_digest, user_for_token
 from .access import Principal
@@ -20,6 +23,7 @@ from . import capacity, envelopes
 from .access import STAFF_ROLES
 from .errors import RateLimited, Unauthenticated, UnknownQuery
 from .events import NAMESPACE
+from ..web import sessions
 
 log = logging.getLogger("propsec.namespace")
 
@@ -28,14 +32,19 @@ log = logging.getLogger("propsec.namespace")
 # revoked device that only listens must stop hearing events too).
 RECHECK_SECONDS = 30.0
 SWEEP_SECONDS = 1.0
+# How often the sweeper asks what ended anywhere (logouts, revoked tokens), and how far back
+# it looks beyond its last look (the processes' clocks and commits are not exactly in step).
+ENDED_LOOK_SECONDS = 2.0
+ENDED_MARGIN = timedelta(seconds=10)
 
 
 class Connection:
     """Per-connection state: the caller, its credential, and its rate-limit bucket."""
 
     def __init__(self, sid: str, user: User, token_hash: str | None, burst: int, rate: float,
-                 address: str | None = None):
+                 address: str | None = None, session_digest: str | None = None):
         self.sid = sid
+        self.session_digest = session_digest  # the browser session it came with (cookie login)
         self.address = address  # the client's address at connect (for the audit trail)
         self.user = Principal(user.id, user.full_name, user.role)
         self.token_hash = token_hash
@@ -69,6 +78,8 @@ class Connection:
                 token = db.session.query(ApiToken).filter_by(token_hash=self.token_hash).one_or_none()
                 if token is None or token.revoked_at is not None:
                     return False
+            if self.session_digest is not None and not sessions.is_open(self.user.id, self.session_digest):
+                return False
             self.checked = now
             return True
         except SQLAlchemyError as exc:  # database down: the request itself will say so
@@ -84,16 +95,49 @@ _sweeper = {"app": None, "started": False}
 
 
 def _sweep_forever() -> None:
-    """Cut every connection whose user or token is gone, whether or not it sends anything."""
+    """Cut every connection whose user, token or browser session is gone, whether or not it
+    sends anything: what ended anywhere lately is looked up every few seconds (logout, token
+    revocation), and each connection's credential is re-read every RECHECK_SECONDS."""
+    looked = utcnow()
+    last_look = 0.0
     while True:
         socketio.sleep(SWEEP_SECONDS)
         try:
             with _sweeper["app"].app_context():
+                if time.monotonic() - last_look >= ENDED_LOOK_SECONDS:
+                    since, looked = looked - ENDED_MARGIN, utcnow()
+                    last_look = time.monotonic()
+                    _cut_ended(since)
                 for sid, conn in list(CONNECTIONS.items()):
                     if not conn.still_valid():
                         _cut(sid)
         except Exception as exc:  # noqa: BLE001 - the sweeper must outlive any one failure
             log.warning("credential sweep failed: %s", type(exc).__name__)
+
+
+def _cut_ended(since) -> None:
+    """Cut connections whose browser session ended or whose token was revoked since then."""
+    try:
+        ended = sessions.ended_since(since)
+        revoked = set(db.session.scalars(select(ApiToken.token_hash).where(ApiToken.revoked_at >= since)))
+    finally:
+        db.session.remove()
+    for sid, conn in list(CONNECTIONS.items()):
+        if conn.session_digest in ended or conn.token_hash in revoked:
+            _cut(sid)
+
+
+def cut_sessions(digests: set[str]) -> None:
+    """Close this process's live connections of the given browser sessions now."""
+    for sid, conn in list(CONNECTIONS.items()):
+        if conn.session_digest is not None and conn.session_digest in digests:
+            _cut(sid)
+
+
+def cut_tokens(token_hashes: set[str]) -> None:
+    for sid, conn in list(CONNECTIONS.items()):
+        if conn.token_hash is not None and conn.token_hash in token_hashes:
+            _cut(sid)
 
 
 def _cut(sid: str) -> None:
@@ -109,13 +153,22 @@ def _start_sweeper() -> None:
         socketio.start_background_task(_sweep_forever)
 
 
-def _authenticate(auth) -> tuple[User | None, str | None]:
+def _authenticate(auth) -> tuple[User | None, str | None, str | None]:
+    """(user, token digest, browser session digest): by API token, or by the cookie of an
+    open browser session."""
     token = auth.get("token") if isinstance(auth, dict) else None
     if token is not None:
-        return user_for_token(token), token_digest(token) if isinstance(token, str) else None
-    if current_user.is_authenticated:
-        return db.session.get(User, current_user.get_id()), None
-    return None, None
+        user = user_for_token(token)
+        if user is None:
+            return None, None, None
+        digest = token_digest(token)
+        db.session.execute(update(ApiToken).where(ApiToken.token_hash == digest)
+                           .values(last_used_at=utcnow()))
+        db.session.commit()
+        return user, digest, None
+    if current_user.is_authenticated:  # (the user loader checked the browser session)
+        return db.session.get(User, current_user.get_id()), None, sessions.current_digest()
+    return None, None, None
 
 
 def on_connect(auth=None):
@@ -124,7 +177,7 @@ def on_connect(auth=None):
         # refilling the rate-limit bucket) on a live connection.
         return envelopes.error(UnknownQuery("unknown query 'connect'"))
     try:
-        user, token_hash = _authenticate(auth)
+        user, token_hash, session_digest = _authenticate(auth)
         if user is None:
             raise ConnectionRefusedError("authentication required")
         if not capacity.admits(len(CONNECTIONS), current_app.config["PROPSEC_MAX_CONNECTIONS"],
@@ -133,7 +186,7 @@ def on_connect(auth=None):
         burst, rate = current_app.config["PROPSEC_RATE_LIMIT"]
         pipeline().start()
         CONNECTIONS[request.sid] = Connection(request.sid, user, token_hash, burst, rate,
-                                              request.remote_addr)
+                                              request.remote_addr, session_digest)
         _start_sweeper()
     except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL
         log.warning("database unavailable during connect: %s", type(exc).__name__)

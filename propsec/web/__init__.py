@@ -14,6 +14,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from .. import audit
+from . import sessions
 from ..extensions import db, login_manager
 from ..models import User
 from ..security import password_matches
@@ -60,6 +61,9 @@ throttle = LoginThrottle()
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """Only while the login's server-side session is open (web/sessions.py)."""
+    if not sessions.is_open(user_id, sessions.current_digest()):
+        return None
     return db.session.get(User, user_id)
 
 
@@ -104,6 +108,7 @@ def login():
         elif password_matches(user, form.password.data):
             throttle.succeeded(key)
             session.clear()  # a fresh session on every login
+            sessions.begin(user.id)
             login_user(user)
             _audit_login("login", user.id, user.id)
             return redirect(url_for("web.index"))
@@ -120,7 +125,15 @@ def login():
 @web.post("/logout")
 @login_required
 def logout():
-    _audit_login("logout", current_user.get_id(), current_user.get_id())
+    """End this browser session (with `everywhere=1`: every session of the user), on the
+    server, and cut the live connections that came with it."""
+    user_id = current_user.get_id()
+    everywhere = request.form.get("everywhere") == "1"
+    closed = sessions.end(sessions.current_digest(), user_id, everywhere)
+    _audit_login("logout", user_id, user_id, everywhere=everywhere)
+    from ..protocol.namespace import cut_sessions
+
+    cut_sessions(set(closed))
     logout_user()
     session.clear()
     return redirect(url_for("web.login"))
