@@ -25,7 +25,7 @@ from propsec.models import ApiToken, Alert, EventRecord, Property, User
 from propsec.protocol import namespace
 from propsec.protocol.events import NAMESPACE
 from propsec.security import hash_password, issue_token, revoke_tokens
-from propsec.web import throttle
+from propsec.web.throttle import MemoryCounts, throttle
 from support import PASSWORD, Client
 
 ALLOWED_ORIGIN = "https://partner.example"
@@ -96,9 +96,9 @@ def web(app):
                             password_hash=hash_password(PASSWORD)))
         db.session.commit()
         db.session.remove()
-    throttle.failures.clear()
+    throttle.memory = MemoryCounts()
     yield app.test_client()
-    throttle.failures.clear()
+    throttle.memory = MemoryCounts()
 
 
 def test_sixth_failed_login_is_throttled_even_with_the_right_password(web, app):

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections import defaultdict, deque
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -22,7 +20,6 @@ from ..security import password_matches
 web = Blueprint("web", __name__)
 log = logging.getLogger("propsec.web")
 
-LOGIN_WINDOW_SECONDS = 300
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data: blob:; connect-src 'self' ws: wss:; "
                            "object-src 'none'; base-uri 'self'; form-action 'self'; "
@@ -34,29 +31,7 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
-class LoginThrottle:
-    """At most N failed logins per client address and user id within a sliding window."""
-
-    def __init__(self) -> None:
-        self.failures: dict[tuple[str, str], deque] = defaultdict(deque)
-
-    def _recent(self, key) -> deque:
-        attempts = self.failures[key]
-        while attempts and attempts[0] < time.monotonic() - LOGIN_WINDOW_SECONDS:
-            attempts.popleft()
-        return attempts
-
-    def blocked(self, key) -> bool:
-        return len(self._recent(key)) >= current_app.config["PROPSEC_LOGIN_ATTEMPTS"]
-
-    def failed(self, key) -> None:
-        self._recent(key).append(time.monotonic())
-
-    def succeeded(self, key) -> None:
-        self.failures.pop(key, None)
-
-
-throttle = LoginThrottle()
+from .throttle import throttle  # noqa: E402  (the login throttle, shared across processes)
 
 
 @login_manager.user_loader
@@ -100,7 +75,7 @@ def login():
     form = LoginForm()
     error, status = None, 200
     if form.validate_on_submit():
-        key = (request.remote_addr or "?", form.username.data)
+        key = throttle.key(request.remote_addr, form.username.data)
         user = db.session.get(User, form.username.data)
         if throttle.blocked(key):
             error, status = "Too many failed attempts. Wait a few minutes and try again.", 429
