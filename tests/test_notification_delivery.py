@@ -125,7 +125,8 @@ def test_pending_deliveries_survive_a_restart_and_are_sent_once(server, receiver
     server.stop()
     receiver.default = 200
     server.start()  # nobody connects: the workers start with the server
-    assert receiver.wait(lambda r: len(r.answered()) >= 3, 20)
+    # (a lease the stopped process held runs out first: at most 15 s)
+    assert receiver.wait(lambda r: len(r.answered()) >= 3, 40)
     time.sleep(1.5)
     assert [json.loads(t["body"])["alertId"] for t in receiver.answered()] == ids
 

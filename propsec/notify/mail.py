@@ -26,7 +26,7 @@ from ..models._common import utcnow
 log = logging.getLogger("propsec.mail")
 
 TIMEOUT = 10.0
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=TIMEOUT * 2)
 BATCH = 20
 MAX_ATTEMPTS = 8
 

@@ -25,7 +25,9 @@ from . import addresses, secrets
 log = logging.getLogger("propsec.webhooks")
 
 TIMEOUT = 10.0
-LEASE = timedelta(seconds=30)  # longer than one send can take
+# Longer than one send can take (it is renewed before each), and short, since a process that
+# stops while holding it leaves the webhook waiting that long for another process.
+LEASE = timedelta(seconds=TIMEOUT + 5)
 MAX_FAILURES = 8
 MAX_BODY_READ = 64 * 1024
 PER_LEASE = 100  # deliveries one task sends before giving the webhook back
