@@ -35,6 +35,13 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return int(burst), float(rate or burst)
 
 
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (_env(name, default) or default).strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
 def parse_delays(text: str) -> tuple[float, ...]:
     try:
         delays = tuple(float(part) for part in text.split(",") if part.strip())
@@ -92,6 +99,8 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_WEBHOOK_ALLOW_PRIVATE": _env("PROPSEC_WEBHOOK_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
         # Waits before each retry, in seconds (a test knob; the default is the contract's).
         "PROPSEC_RETRY_SECONDS": parse_delays(_env("PROPSEC_RETRY_SECONDS", "5,20,60,180,600,1200,1800")),
+        # Who must use two-factor login: none, admin, or staff (staff and admins).
+        "PROPSEC_REQUIRE_2FA": _choice("PROPSEC_REQUIRE_2FA", ("none", "admin", "staff"), "none"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

@@ -37,6 +37,9 @@ CONTRACT_RULES = {
     "get-notification-preferences": A, "set-notification-preferences": A,
     # (v2) section 16
     "get-audit": AD,
+    # (v2) section 18
+    "create-user": AD, "issue-token": AD, "get-tokens": AD, "revoke-token": AD,
+    "begin-2fa": A, "confirm-2fa": A, "disable-2fa": A,
     "remove-property": AD, "approve-remove-property": AD, "change-property-status": AD,
     "change-property-tier": AD, "change-property-size": AD, "change-property-coordinates": AD,
 }
@@ -76,6 +79,11 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
                         "propertyId": pid},
         "set-notification-preferences": {"email": True, "minSeverity": "low"},
         "remove-webhook": {"webhookId": site["webhook"]},
+        "create-user": {"userId": f"new-{caller}", "fullName": "New Person", "role": "owner"},
+        "issue-token": {"userId": "owner", "label": "door scanner"},
+        "get-tokens": {"userId": "owner"},
+        "revoke-token": {"tokenId": site["token"]},
+        "confirm-2fa": {"code": "123456"}, "disable-2fa": {"code": "123456"},
         "get-webhook-deliveries": {"webhookId": site["webhook"]},
         "change-property-status": {"propertyId": pid, "status": "INACTIVE"},
         "change-property-tier": {"propertyId": pid, "tier": 3},
@@ -84,7 +92,8 @@ def sample(name: str, site: dict, own: bool, caller: str) -> dict:
     }
     no_payload = {"get-dispatched-drones", "get-pending-properties", "search-pending-properties",
                   "search-removal-properties", "get-requested-remove-properties",
-                  "get-open-alerts", "get-webhooks", "get-notification-preferences", "get-audit"}
+                  "get-open-alerts", "get-webhooks", "get-notification-preferences", "get-audit",
+                  "begin-2fa"}
     if name in no_payload:
         return {}
     return samples.get(name, {"propertyId": pid})
@@ -112,16 +121,18 @@ CALLERS = [("owner", True), ("owner", False), ("staff", True), ("admin", True)]
 @pytest.mark.parametrize("decl", declarations(), ids=lambda d: short(d.name))
 def test_rule_is_enforced_for_every_role(decl, connect, site, app):
     from propsec.extensions import db
-    from propsec.models import DRONE, Alert, Equipment, Webhook
+    from propsec.models import DRONE, Alert, ApiToken, Equipment, Webhook
 
     with app.app_context():
         other = Equipment(property_id=site["p2"], type_id=DRONE, description="their drone")
         alert = Alert(property_id=site["p1"], user_id="x", reason="test")
         hook = Webhook(user_id="owner", url="https://hooks.example.net/x", events=["events.all"],
                        property_id=site["p1"], secret="(sealed)")
-        db.session.add_all([other, alert, hook])
+        spare = ApiToken(user_id="owner", token_hash="0" * 64, label="spare")
+        db.session.add_all([other, alert, hook, spare])
         db.session.commit()
-        site = {**site, "other_drone": other.id, "alert": alert.id, "webhook": hook.id}
+        site = {**site, "other_drone": other.id, "alert": alert.id, "webhook": hook.id,
+                "token": spare.id}
     # Forbidden callers first: a refused request changes nothing, so order matters only
     # for the allowed ones, which may legitimately meet a conflict after an earlier change.
     cases = sorted(CALLERS, key=lambda c: not expected_forbidden(decl.allow, *c))

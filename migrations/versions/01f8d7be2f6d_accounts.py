@@ -40,11 +40,13 @@ def upgrade():
     op.add_column('users', sa.Column('totp_enabled', sa.Boolean(), server_default=sa.false(),
                                      nullable=False))
     op.add_column('users', sa.Column('recovery_codes', sa.JSON(), nullable=True))
+    op.add_column('users', sa.Column('totp_last_step', sa.Integer(), nullable=True))
 
 
 
 def downgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('totp_last_step')
         batch_op.drop_column('recovery_codes')
         batch_op.drop_column('totp_enabled')
         batch_op.drop_column('totp_secret')

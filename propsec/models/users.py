@@ -34,6 +34,7 @@ class User(UserMixin, db.Model):
     totp_secret: Mapped[str | None] = mapped_column(Text)
     totp_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     recovery_codes: Mapped[list | None] = mapped_column(JSON)
+    totp_last_step: Mapped[int | None]  # the last 30-second step whose code was used (no replay)
 
     def brief(self) -> dict:
         return {"id": self.id, "fullName": self.full_name}

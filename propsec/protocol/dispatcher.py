@@ -43,6 +43,12 @@ class Request:
     settled: bool = False
     # The query's wire name as the client sent it (aliases included): the audit's action.
     action: str = ""
+    # Work to do once the transaction has committed (and only then), e.g. cutting the
+    # connections of a revoked token.
+    on_commit: list = field(default_factory=list)
+
+    def after_commit(self, work) -> None:
+        self.on_commit.append(work)
 
     def emit(self, event: str, prop: PropertyShape, **payload) -> None:
         """Record an event about `prop`; it is logged and pushed when the request commits."""
@@ -90,10 +96,12 @@ def run(decl: Declaration, request: Request, payload) -> dict:
         # last used): nothing happened, so the request runs once more on a fresh one.
         if not (exc.connection_invalidated and not request.settled):
             raise
-        request.target, request.pending = None, []
+        request.target, request.pending, request.on_commit = None, [], []
         envelope = transaction(decl, request, data)
     if request.pending:
         pipeline().committed()
+    for work in request.on_commit:
+        work()
     return envelope
 
 

@@ -24,6 +24,7 @@ from .access import STAFF_ROLES
 from .errors import RateLimited, Unauthenticated, UnknownQuery
 from .events import NAMESPACE
 from ..web import sessions
+from .. import twofactor
 
 log = logging.getLogger("propsec.namespace")
 
@@ -180,6 +181,9 @@ def on_connect(auth=None):
         user, token_hash, session_digest = _authenticate(auth)
         if user is None:
             raise ConnectionRefusedError("authentication required")
+        if session_digest is not None and not user.totp_enabled and twofactor.required_for(
+                user, current_app.config["PROPSEC_REQUIRE_2FA"]):
+            raise ConnectionRefusedError("two-factor enrolment required: open /2fa")
         if not capacity.admits(len(CONNECTIONS), current_app.config["PROPSEC_MAX_CONNECTIONS"],
                                user.role in STAFF_ROLES):
             raise ConnectionRefusedError("the server is full; try again later")

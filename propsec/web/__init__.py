@@ -9,9 +9,9 @@ from flask_wtf import FlaskForm
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
-from .. import audit
+from .. import audit, twofactor
 from . import sessions
 from ..extensions import db, login_manager
 from ..models import User
@@ -29,6 +29,11 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 class LoginForm(FlaskForm):
     username = StringField("User id", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    otp = StringField("Code", validators=[Optional(), Length(max=40)])
+
+
+class EnrolForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(), Length(max=40)])
 
 
 from .throttle import throttle  # noqa: E402  (the login throttle, shared across processes)
@@ -63,9 +68,42 @@ def unexpected_error(exc):
     return "Internal server error. Please try again shortly.", 500
 
 
+def _must_enrol(user: User) -> bool:
+    """PROPSEC_REQUIRE_2FA names the user's role and they have no second factor yet."""
+    return not user.totp_enabled and twofactor.required_for(
+        user, current_app.config["PROPSEC_REQUIRE_2FA"])
+
+
+@web.route("/2fa", methods=["GET", "POST"])
+@login_required
+def enrol():
+    """Turning two-factor login on from a page (where PROPSEC_REQUIRE_2FA sends people who
+    must, before anything else); the dashboard's settings do the same over the API."""
+    user = db.session.get(User, current_user.get_id())
+    form = EnrolForm()
+    if user.totp_enabled:
+        return redirect(url_for("web.index"))
+    error = None
+    if form.validate_on_submit():
+        if twofactor.check(user, form.code.data, pending=True, recovery=False):
+            codes, digests = twofactor.new_recovery_codes()
+            user.totp_enabled, user.recovery_codes = True, digests
+            audit.record("2fa-enabled", actor=user.id, target=user.id, address=request.remote_addr)
+            db.session.commit()
+            return render_template("enrol.html", codes=codes)
+        error = "That is not the current code. Check the app and the phone's clock, and try again."
+    secret = twofactor.begin(user)
+    db.session.commit()
+    uri = twofactor.uri(user, secret)
+    return render_template("enrol.html", form=form, secret=secret, qr=twofactor.qr_data_uri(uri),
+                           error=error, required=_must_enrol(user)), 200 if error is None else 400
+
+
 @web.get("/")
 @login_required
 def index():
+    if _must_enrol(db.session.get(User, current_user.get_id())):
+        return redirect(url_for("web.enrol"))
     return render_template("index.html", user=current_user,
                            site_zone=current_app.config["PROPSEC_TIMEZONE"])
 
@@ -77,15 +115,25 @@ def login():
     if form.validate_on_submit():
         key = throttle.key(request.remote_addr, form.username.data)
         user = db.session.get(User, form.username.data)
+        matched = False
         if throttle.blocked(key):
             error, status = "Too many failed attempts. Wait a few minutes and try again.", 429
             _audit_login("login-failed", None, form.username.data, throttled=True)
-        elif password_matches(user, form.password.data):
+        elif (matched := password_matches(user, form.password.data)) and user.totp_enabled \
+                and not twofactor.check(user, form.otp.data):
+            # the right password, but a second factor is on and its code is missing or wrong
+            throttle.failed(key)
+            _audit_login("login-failed", None, form.username.data, second_factor=True)
+            error, status = ("Enter the current 6-digit code from your authenticator app "
+                             "(or a recovery code)."), 401
+        elif matched:
             throttle.succeeded(key)
             session.clear()  # a fresh session on every login
             sessions.begin(user.id)
             login_user(user)
             _audit_login("login", user.id, user.id)
+            if _must_enrol(user):
+                return redirect(url_for("web.enrol"))
             return redirect(url_for("web.index"))
         else:
             throttle.failed(key)
