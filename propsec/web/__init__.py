@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import text
@@ -97,6 +97,17 @@ def enrol():
     uri = twofactor.uri(user, secret)
     return render_template("enrol.html", form=form, secret=secret, qr=twofactor.qr_data_uri(uri),
                            error=error, required=_must_enrol(user)), 200 if error is None else 400
+
+
+@web.get("/admin")
+@login_required
+def admin_page():
+    user = db.session.get(User, current_user.get_id())
+    if user.role != "admin":
+        abort(403, description="that page is for administrators")
+    if _must_enrol(user):
+        return redirect(url_for("web.enrol"))
+    return render_template("admin.html", user=user)
 
 
 @web.get("/")

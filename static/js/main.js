@@ -13,6 +13,7 @@ import { StaffQueues, DroneList } from "./queues.js";
 import { setupTabs, CrimesChart, MyProperties } from "./sidebar.js";
 import { AlarmConsole } from "./alarms.js";
 import { NotificationSettings } from "./notifications.js";
+import { AccountSettings } from "./account.js";
 import { h, clear, describeError, debounce } from "./ui.js";
 
 const body = document.body;
@@ -127,6 +128,7 @@ const drones = isStaff ? new DroneList({ conn, store, onFocus: (id) => selectPro
 const mine = isStaff ? null : new MyProperties({ store, onFocus: (id) => selectProperty(id, { focus: true }) });
 const crimes = new CrimesChart({ conn });
 const notifications = new NotificationSettings({ root: document.getElementById("tab-notify"), conn, store, role: user.role });
+new AccountSettings({ root: document.getElementById("tab-notify"), conn, twoFactor: body.dataset.twoFactor === "1" });
 
 setupTabs((name) => {
   crimes.setVisible(name === "crimes");

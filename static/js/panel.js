@@ -114,6 +114,7 @@ export class PropertyPanel {
     add("visitors", "Scanned visitors, last 14 days");
     add("entries", "Entries");
     add("crimes", "Crimes nearby, last 3 days");
+    add("exports", "Download (CSV)");
     add("removal", null, "section-danger");
 
     this._refreshers = {
@@ -131,6 +132,7 @@ export class PropertyPanel {
       this._debounced[key] = debounce(fn, 250);
     }
     if (known) this._renderDetails(known, null);
+    this._renderExports(id);
     this._allowed = {};
     this._buildAlertForm();
     this._buildEquipmentForm();
@@ -396,10 +398,20 @@ export class PropertyPanel {
           h("span", { class: "muted" }, " · ", fmtDateTime(a.timestamp), " · by ", who)),
         history.length ? h("div", { class: "item-sub muted" }, capitalise(history.join(" · "))) : null,
         a.note ? h("div", { class: "item-sub alert-note" }, `“${a.note}”`) : null,
+        h("div", { class: "row" }, h("a", { href: `/incident/${a.id}`, target: "_blank", rel: "noopener", class: "small", dataset: { action: "incident" } }, "Incident report")),
         a.state !== "resolved" ? alertControls(a, ctx) : null);
       list.append(line);
     }
     if (alerts.length) content.append(list);
+  }
+
+  /** Links to this property's CSV exports (the session cookie authenticates them). */
+  _renderExports(id) {
+    const links = ["alerts", "visits", "entries", "crimes"].map((kind) => h("a", {
+      class: "btn btn-small btn-light", href: `/export/${kind}.csv?propertyId=${id}`, download: "",
+      dataset: { export: kind },
+    }, kind));
+    clear(this.sections.exports.content).append(h("div", { class: "row" }, links));
   }
 
   /** Raising an alert by hand (owners and staff may). */

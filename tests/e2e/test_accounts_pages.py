@@ -1,0 +1,90 @@
+"""Accounts in the browser: enrol in two-factor login from the dashboard and log in with a
+code; an admin creates a person and a token on the admin page; the audit page lists what
+happened; a property's CSV downloads."""
+from __future__ import annotations
+
+import time
+
+import pyotp
+from playwright.sync_api import expect
+
+from dashboard_support import PASSWORD, USERS, VIEWPORT, ApiClient, shot
+
+
+def test_enrol_two_factor_in_the_dashboard_then_log_in_with_a_code(site, browser, open_page):
+    site.server.create_user("guard2", "staff", PASSWORD, name="Gus Guard")
+    page = open_page("guard2")
+    page.click("#tab-btn-notify")
+    page.click("#tab-notify [data-action=begin-2fa]")
+    secret = page.locator("#tab-notify [data-role=secret]").inner_text()
+    expect(page.locator("#tab-notify img.qr")).to_be_visible()
+    shot(page, "enrol-2fa")
+    page.fill("#tab-notify [data-role=enrol] input[name=code]", pyotp.TOTP(secret).now())
+    page.click("#tab-notify [data-action=confirm-2fa]")
+    expect(page.locator("#tab-notify [data-role=recovery-codes] li")).to_have_count(8)
+    expect(page.locator("#tab-notify [data-field=two-factor]")).to_contain_text("is on")
+    assert not page.errors, page.errors
+    # a new browser: the password alone is refused, the next code lets in
+    ctx = browser.new_context(viewport=VIEWPORT)
+    try:
+        other = ctx.new_page()
+        other.goto(site.url + "/login")
+        other.fill("input[name=username]", "guard2")
+        other.fill("input[name=password]", PASSWORD)
+        other.click("button[type=submit]")
+        expect(other.locator(".login-error")).to_contain_text("code")
+        other.fill("input[name=password]", PASSWORD)
+        other.fill("input[name=otp]", pyotp.TOTP(secret).at(time.time() + 30))
+        other.click("button[type=submit]")
+        other.wait_for_selector("#connection-status[data-state=connected]", timeout=15000)
+    finally:
+        ctx.close()
+
+
+def test_an_admin_creates_a_person_and_a_token_and_sees_the_audit(site, open_page):
+    assert "admin1" in USERS
+    page = open_page("admin1")
+    page.click("[data-action=admin-page]")
+    page.wait_for_selector("#connection-status[data-state=connected]")
+    page.fill("#admin-users input[name=userId]", "newguard")
+    page.fill("#admin-users input[name=fullName]", "Nia Newguard")
+    page.select_option("#admin-users select[name=role]", "staff")
+    page.fill("#admin-users input[name=password]", "a fresh password 1")
+    page.click("#admin-users [data-action=create-user]")
+    expect(page.locator("#admin-users [data-role=msg]")).to_have_text("Created newguard.")
+    expect(page.locator("#admin-tokens [data-role=who]")).to_contain_text("newguard")
+    page.fill("#admin-tokens input[name=label]", "north gate scanner")
+    page.click("#admin-tokens [data-action=issue-token]")
+    token = page.locator("#admin-tokens .token-once").inner_text()
+    assert token.startswith("ps_")
+    expect(page.locator("#admin-tokens [data-role=token-list] li")).to_contain_text("north gate scanner")
+    # the token works for a device
+    device = ApiClient(site.url, token)
+    device.ok("get-tiers")
+    device.close()
+    # the audit page shows what just happened, newest first
+    page.click("#admin-audit [data-action=filter-audit]")
+    expect(page.locator("#admin-audit tbody tr").first).to_contain_text("queries.issue-token")
+    expect(page.locator('#admin-audit tbody tr[data-action="queries.create-user"]')).to_have_count(1)
+    assert "a fresh password 1" not in page.content()
+    shot(page, "admin-page")
+    # revoke from the page
+    page.click("#admin-tokens [data-action=revoke-token]")
+    page.click("#admin-tokens [data-action=revoke-token]")
+    expect(page.locator("#admin-tokens [data-role=token-list]")).to_contain_text("No active tokens")
+    assert not page.errors, page.errors
+
+
+def test_a_property_exports_download_as_csv(site, open_page):
+    page = open_page("owner1")
+    pid = next(p for p, st in site.seeded.items() if st == "ACTIVE")
+    page.fill("#property-search", f"#{pid}")
+    page.press("#property-search", "Enter")
+    link = page.locator("#property-panel [data-export=visits]")
+    expect(link).to_be_visible()
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == f"propsec-visits-{pid}.csv"
+    with open(download.path()) as data:
+        assert data.readline().strip() == "id,propertyId,userId,cameraId,timestamp"
