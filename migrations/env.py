@@ -12,7 +12,9 @@ config = context.config
 # Interpret the config file for Python logging, without silencing the loggers that exist
 # already (propsec's own, Flask's, Socket.IO's): running the migrations at start-up must not
 # switch off the server's log.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# A process whose log propsec has set up (text or JSON lines, propsec/ops/logs.py) keeps it.
+if not any(getattr(h, "_propsec_handler", False) for h in logging.getLogger().handlers):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

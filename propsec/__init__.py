@@ -50,7 +50,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
                           engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
-    logging.getLogger("propsec").setLevel(logging.INFO)
+    from .ops import logs
+
+    logs.configure(app.config["PROPSEC_LOG_FORMAT"])
     for name in ("engineio.server", "socketio.server"):
         logging.getLogger(name).addFilter(_one_line)
 

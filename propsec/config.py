@@ -35,6 +35,16 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return int(burst), float(rate or burst)
 
 
+def _networks(text: str) -> tuple:
+    import ipaddress
+
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError("PROPSEC_METRICS_ALLOW must be addresses or networks, comma separated") from None
+
+
 def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
     value = (_env(name, default) or default).strip().lower()
     if value not in allowed:
@@ -101,6 +111,10 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_RETRY_SECONDS": parse_delays(_env("PROPSEC_RETRY_SECONDS", "5,20,60,180,600,1200,1800")),
         # Who must use two-factor login: none, admin, or staff (staff and admins).
         "PROPSEC_REQUIRE_2FA": _choice("PROPSEC_REQUIRE_2FA", ("none", "admin", "staff"), "none"),
+        # Who may read /metrics: these networks, or a caller with the bearer token.
+        "PROPSEC_METRICS_ALLOW": _networks(_env("PROPSEC_METRICS_ALLOW", "127.0.0.1/32,::1/128")),
+        "PROPSEC_METRICS_TOKEN": _env("PROPSEC_METRICS_TOKEN") or None,
+        "PROPSEC_LOG_FORMAT": _choice("PROPSEC_LOG_FORMAT", ("text", "json"), "text"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

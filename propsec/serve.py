@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import gc
 import hashlib
 import json
 import os
 from pathlib import Path
 
-import click
 from flask import Flask
 
 from .database import database_is_empty, init_db
@@ -64,8 +64,8 @@ def main(app: Flask) -> None:
     prepare(app)
     host, port = app.config["PROPSEC_HOST"], app.config["PROPSEC_PORT"]
     _note_address(app, host, port)
-    click.echo(f"propsec serving on http://{host}:{port} ({app.config['PROPSEC_ASYNC_MODE']})",
-               err=True)
+    logging.getLogger("propsec.serve").info(
+        "propsec serving on http://%s:%s (%s)", host, port, app.config["PROPSEC_ASYNC_MODE"])
     # Everything built so far (app, mappers, compiled statements, modules) lives as long as
     # the process: moved out of the collector's way, the full collections that requests'
     # garbage triggers no longer walk it (docs/performance.md, fix 6).

@@ -51,6 +51,7 @@ def subscribe(req, data: SubscriptionData):
     # Joined and replayed in one step against this process's tailer (pipeline/tailer.py).
     req.settled = True  # a replay may send events before a failure: never run it twice
     replayed, last = pipeline().subscribe(req.connection, req.user, event, data.since)
+    getattr(req.connection, "subscriptions", set()).add(event)
     return envelopes.status(f"subscribed to {event}", replayed=replayed, lastEventId=last)
 
 
@@ -58,6 +59,7 @@ def subscribe(req, data: SubscriptionData):
 def unsubscribe(req, data: SubscriptionData):
     event = _checked(req, data)
     req.connection.leave(room(event, req.user))
+    getattr(req.connection, "subscriptions", set()).discard(event)
     return envelopes.status(f"unsubscribed from {event}")
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import exists, or_, select, update
 from ..extensions import db, socketio
 from ..models import DONE, PENDING_WORK, User, Webhook, WebhookAttempt, WebhookDelivery
 from ..models._common import utcnow
+from ..ops import metrics
 from . import addresses, secrets
 
 log = logging.getLogger("propsec.webhooks")
@@ -115,6 +116,8 @@ def _send_next(hook_id: int) -> bool:
 
     status, error = send(url, secrets.unseal(sealed), body, event, delivery_id, guarded)
     ok = status is not None and 200 <= status < 300
+    metrics.webhook_deliveries.labels(
+        "ok" if ok else "refused" if (error or "").startswith("refused") else "failed").inc()
     now = utcnow()
     db.session.add(WebhookAttempt(webhook_id=hook_id, event_id=event_id, event=event,
                                   attempt=attempt, status=status, error=error, at=now))

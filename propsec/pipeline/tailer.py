@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timezone
 
 from ..extensions import db, socketio
+from ..ops import metrics
 from ..sql import Held, autocommit
 from ..protocol.events import ALL, NAMESPACE, room, rooms, wire_payload
 from . import log as event_log
@@ -70,6 +72,9 @@ class Tailer:
     @staticmethod
     def _push(row) -> None:
         try:
+            metrics.events.labels(row.name).inc()
+            metrics.delivery_lag.observe(max(0.0, time.time() - row.created_at.replace(
+                tzinfo=timezone.utc).timestamp()))
             payload = wire_payload(row)
             server = socketio.server
             server.emit(row.name, payload, to=rooms(row.name, row.owner_id),

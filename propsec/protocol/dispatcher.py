@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from .. import audit, sql
+from ..ops import logs, metrics
 from ..extensions import db
 from ..models.properties import PropertyShape
 from . import envelopes, targets
@@ -19,7 +21,7 @@ from .access import Principal, check_owner, check_role, check_self
 from .errors import Conflict, InternalError, NotFound, ProtocolError, ValidationFailed
 from ..pipeline import pipeline
 from .events import PendingEvent
-from .registry import Declaration, lookup
+from .registry import Declaration, lookup, lookup_name
 from .schemas import Payload
 
 log = logging.getLogger("propsec.dispatch")
@@ -122,12 +124,29 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
         return envelope
 
 
+_MEASURES: dict = {}  # (query, outcome) -> the metric children, looked up once
+
+
+def _measure(query: str, outcome: str, seconds: float) -> None:
+    children = _MEASURES.get((query, outcome))
+    if children is None:
+        children = _MEASURES[(query, outcome)] = (
+            metrics.requests.labels(query, outcome), metrics.request_duration.labels(query))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def dispatch(user: Principal, connection, event: str, payload) -> dict:
     """Answer one Socket.IO event with one envelope; never raises."""
+    started = time.perf_counter()
     request_id = payload.get("requestIdentifier") if isinstance(payload, dict) else None
+    known = "unknown"
+    context = logs.REQUEST.set((getattr(connection, "sid", "-"), user.id,
+                                lookup_name(event)))
     try:
         connection.take_token()
         decl = lookup(event)
+        known = event  # a declared wire name (an alias stays an alias)
         envelope = run(decl, Request(user, connection, action=event), payload)
     except ProtocolError as exc:
         envelope = envelopes.error(exc)
@@ -147,4 +166,12 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
             db.session.remove()
     if request_id is not None and isinstance(request_id, (str, int)) and not isinstance(request_id, bool):
         envelope["requestIdentifier"] = request_id
+    outcome = envelope["data"].get("code", "error") if envelope["type"] == "error" else "ok"
+    seconds = time.perf_counter() - started
+    _measure(known, outcome, seconds)
+    if outcome != "ok" or log.isEnabledFor(logging.DEBUG):
+        # (the query as declared, or "unknown": a client's own event name is not written out)
+        log.log(logging.INFO if outcome != "ok" else logging.DEBUG, "%s answered: %s", known,
+                outcome, extra={"outcome": outcome, "ms": round(seconds * 1000, 2)})
+    logs.REQUEST.reset(context)
     return envelope

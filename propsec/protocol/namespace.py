@@ -25,6 +25,7 @@ from .errors import RateLimited, Unauthenticated, UnknownQuery
 from .events import NAMESPACE
 from ..web import sessions
 from .. import twofactor
+from ..ops import metrics
 
 log = logging.getLogger("propsec.namespace")
 
@@ -46,6 +47,7 @@ class Connection:
                  address: str | None = None, session_digest: str | None = None):
         self.sid = sid
         self.session_digest = session_digest  # the browser session it came with (cookie login)
+        self.subscriptions: set[str] = set()  # event names subscribed to (for the metrics)
         self.address = address  # the client's address at connect (for the audit trail)
         self.user = Principal(user.id, user.full_name, user.role)
         self.token_hash = token_hash
@@ -92,6 +94,8 @@ class Connection:
 
 
 CONNECTIONS: dict[str, Connection] = {}
+metrics.watch(lambda: len(CONNECTIONS),
+              lambda: sum(len(c.subscriptions) for c in list(CONNECTIONS.values())))
 _sweeper = {"app": None, "started": False}
 
 

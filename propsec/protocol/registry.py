@@ -72,6 +72,11 @@ def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
     return register
 
 
+def lookup_name(wire_name) -> str:
+    """The wire name if it is declared, else "unknown" (safe to write to a log or a label)."""
+    return wire_name if isinstance(wire_name, str) and wire_name in _REGISTRY else "unknown"
+
+
 def lookup(wire_name: str) -> Declaration:
     try:
         return _REGISTRY[wire_name]

@@ -15,6 +15,7 @@ from .. import audit, twofactor
 from . import sessions
 from ..extensions import db, login_manager
 from ..models import User
+from ..models._common import utcnow
 from ..security import password_matches
 
 web = Blueprint("web", __name__)
@@ -178,6 +179,28 @@ def _audit_login(action: str, actor: str | None, target: str | None, **detail) -
     db.session.commit()
 
 
+@web.get("/metrics")
+def metrics_page():
+    """Prometheus text format, for PROPSEC_METRICS_ALLOW networks or the bearer token."""
+    import hmac
+    import ipaddress
+
+    from ..ops import metrics
+
+    token = current_app.config["PROPSEC_METRICS_TOKEN"]
+    given = request.headers.get("Authorization", "")
+    allowed = bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if not allowed:
+        try:
+            address = ipaddress.ip_address((request.remote_addr or "").split("%", 1)[0])
+            allowed = any(address in net for net in current_app.config["PROPSEC_METRICS_ALLOW"])
+        except ValueError:
+            allowed = False
+    if not allowed:
+        abort(403, description="metrics are for the monitoring system")
+    return metrics.exposition(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+
+
 @web.get("/healthz")
 def healthz():
     checks = {"database": "ok", "queue": "off"}
@@ -194,9 +217,39 @@ def healthz():
     from ..protocol.namespace import CONNECTIONS
     body = {"status": "ok" if not down else "down", **checks, "connections": len(CONNECTIONS),
             "maxConnections": current_app.config["PROPSEC_MAX_CONNECTIONS"]}
+    if checks["database"] == "ok":
+        body.update(_background_health())
     if down:
         body["down"] = down
     return jsonify(body), 503 if down else 200
+
+
+def _background_health() -> dict:
+    """How far behind this process's event tailer is (seconds since the oldest committed
+    event it has not pushed yet; 0 when caught up, null before it starts), and which
+    background workers run here."""
+    from .. import notify
+    from ..audit import seal
+    from ..background import escalation
+    from ..pipeline import log as event_log
+    from ..pipeline import pipeline
+    from ..sql import autocommit
+
+    pipe = pipeline()
+    lag = None
+    cursor = pipe.tailer.cursor
+    if cursor is not None:
+        try:
+            with autocommit() as reader:
+                rows, _ = event_log.read_final(reader, cursor, 1)
+            lag = 0.0 if not rows else round(max(0.0, (utcnow() - rows[0].created_at).total_seconds()), 3)
+        except Exception:  # noqa: BLE001 - the database check above reports the cause
+            lag = None
+    workers = {"eventTailer": pipe.tail_worker.running or pipe.inline,
+               "webhooks": notify.webhook_worker.running, "mail": notify.mail_worker.running,
+               "notificationFanout": notify.fanout_worker.running,
+               "escalation": escalation.escalator.running, "auditSeal": seal.worker.running}
+    return {"eventLagSeconds": lag, "workers": workers}
 
 
 def _queue_alive(url: str) -> bool:

@@ -1,0 +1,42 @@
+"""Prometheus metrics (contract section 19), kept in this process's own registry and served at
+/metrics. Each is recorded where the work already passes: requests in the dispatcher,
+connections and subscriptions in the namespace (read when scraped), events and their lag in
+the tailer, webhook outcomes in the sender. Every process serves its own numbers; scrape each
+(docs/deployment.md).
+
+Label values are bounded: a query is named only when it is a declared wire name (anything
+else is `unknown`), an outcome is `ok` or a contract error code, an event a declared name."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+registry = CollectorRegistry(auto_describe=True)
+
+connections = Gauge("propsec_connections", "Socket.IO connections open on this process",
+                    registry=registry)
+subscriptions = Gauge("propsec_subscriptions", "Event subscriptions of those connections",
+                      registry=registry)
+requests = Counter("propsec_requests", "Requests answered, by query (wire name as sent) and outcome",
+                   ["query", "outcome"], registry=registry)
+request_duration = Histogram(
+    "propsec_request_duration_seconds", "Time to answer a request, by query", ["query"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=registry)
+events = Counter("propsec_events", "Events pushed to this process's subscribers, by event",
+                 ["event"], registry=registry)
+delivery_lag = Histogram(
+    "propsec_event_delivery_lag_seconds", "From an event's commit to its push by this process",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=registry)
+webhook_deliveries = Counter("propsec_webhook_deliveries", "Webhook delivery attempts, by outcome",
+                             ["outcome"], registry=registry)
+
+
+def watch(count_connections, count_subscriptions) -> None:
+    """The gauges read the namespace's own tables when scraped: nothing to keep in step."""
+    connections.set_function(count_connections)
+    subscriptions.set_function(count_subscriptions)
+
+
+def exposition() -> bytes:
+    return generate_latest(registry)
