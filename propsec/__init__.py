@@ -74,6 +74,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from . import pipeline
     from .protocol.namespace import register_namespace
     from .web import web
+    from .web.apidoc import apidoc
     from .web.exports import exports
 
     configure_engine(app)
@@ -81,6 +82,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_namespace()
     app.register_blueprint(web)
     app.register_blueprint(exports)
+    app.register_blueprint(apidoc)
     register_cli(app)
     from .protocol.capacity import FullGate, without_compression
     without_compression(socketio.server)
