@@ -23,10 +23,12 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import engineio
 import socketio
+
+from .client_types import QueryName
 
 __all__ = [
     "PropsecClient",
@@ -383,11 +385,13 @@ class PropsecClient:
 
     # ---------------------------------------------------------------- requests
 
-    def call(self, query: str, data: dict | None = None, /, *, timeout: float | None = None, **fields: Any) -> dict:
+    def call(self, query: QueryName | str, data: Mapping[str, Any] | None = None, /, *,
+             timeout: float | None = None, **fields: Any) -> dict:
         """Run ``queries.<query>`` and return the response ``data``.
 
         Fields come as keyword arguments (``call("get-property", propertyId=3)``)
-        or as a dict. Raises the :class:`PropsecError` subclass of the error code.
+        or as a dict, e.g. one typed with :mod:`propsec.client_types`
+        (``AddAlertRequest``). Raises the :class:`PropsecError` subclass of the error code.
         """
         name = query if query.startswith(QUERY_PREFIX) else QUERY_PREFIX + query
         payload = dict(data or {})

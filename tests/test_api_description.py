@@ -60,6 +60,18 @@ def test_the_official_parser_accepts_the_document(tmp_path):
     assert "valid:" in done.stdout
 
 
+def test_the_python_sdk_types_are_current_and_typed_right():
+    from propsec import client_types
+    from propsec.protocol import pytypes
+
+    assert pytypes.TARGET.read_text() == pytypes.generated(), (
+        "propsec/client_types.py is stale: run python -m propsec.protocol.typescript")
+    assert client_types.AddAlertRequest.__required_keys__ == {"propertyId", "userId"}
+    assert client_types.GetScannedVisitorsRequest.__required_keys__ == {"propertyId", "from", "to"}
+    names = set(client_types.QueryName.__args__)
+    assert {"add-alert", "get-open-alerts", "subscribe", "add-equipment-property"} <= names
+
+
 def test_the_typescript_types_are_current_and_an_example_compiles():
     assert typescript.TARGET.read_text() == typescript.generated(), (
         "clients/typescript/propsec.d.ts is stale: run python -m propsec.protocol.typescript")

@@ -1,6 +1,6 @@
 """TypeScript declarations for socket.io-client, generated from the AsyncAPI document (so from
 the query and event declarations): `python -m propsec.protocol.typescript` writes
-clients/typescript/propsec.d.ts; a test fails when the checked-in file has drifted, and CI
+clients/typescript/propsec.d.ts (and the Python SDK's types, pytypes.py); a test fails when the checked-in file has drifted, and CI
 compiles clients/typescript/example.ts against it with `tsc --noEmit`."""
 from __future__ import annotations
 
@@ -111,6 +111,9 @@ def generated() -> str:
 
 
 if __name__ == "__main__":
+    from . import pytypes
+
     TARGET.parent.mkdir(parents=True, exist_ok=True)
     TARGET.write_text(generated())
-    print(f"wrote {TARGET}", file=sys.stderr)
+    pytypes.TARGET.write_text(pytypes.generated())
+    print(f"wrote {TARGET} and {pytypes.TARGET}", file=sys.stderr)
