@@ -47,8 +47,13 @@ def server(request, tmp_path_factory):
 def test_healthz(server):
     answer = requests.get(server.url + "/healthz", timeout=5)
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "database": "ok", "queue": "off",
-                             "connections": 0, "maxConnections": 10_000}
+    body = answer.json()
+    workers = body.pop("workers")
+    assert body == {"status": "ok", "database": "ok", "queue": "off", "connections": 0,
+                    "maxConnections": 10_000, "eventLagSeconds": 0.0}
+    # every background worker runs from the start (async mode by async mode)
+    assert workers == {"eventTailer": True, "webhooks": True, "mail": True,
+                       "notificationFanout": True, "escalation": True, "auditSeal": True}
 
 
 @pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
