@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
+
+from sqlalchemy.exc import OperationalError
 
 from propsec import create_app
 from propsec.database import init_db, init_fresh_db
@@ -62,8 +65,18 @@ def reset_database(app) -> None:
     much cheaper than migrating again for every test."""
     with app.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
+        for attempt in range(5):
+            try:
+                db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                db.session.commit()
+                break
+            except OperationalError:
+                # a background thread of an earlier test's app (its credential sweeper)
+                # may read a table at that moment: PostgreSQL picks one of the two to fail
+                db.session.rollback()
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
         init_db(app)
         add_test_users()
 

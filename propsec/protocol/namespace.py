@@ -112,7 +112,8 @@ def _sweep_forever() -> None:
                 if time.monotonic() - last_look >= ENDED_LOOK_SECONDS:
                     since, looked = looked - ENDED_MARGIN, utcnow()
                     last_look = time.monotonic()
-                    _cut_ended(since)
+                    if CONNECTIONS:  # (nobody connected: nothing to cut, no query)
+                        _cut_ended(since)
                 for sid, conn in list(CONNECTIONS.items()):
                     if not conn.still_valid():
                         _cut(sid)
