@@ -243,7 +243,20 @@ def all_at_once(clients, name: str, data_for) -> list[dict]:
 
 
 def event_log(client: socketio.Client, event: str | None = None, since: int = 0) -> list[dict]:
-    """The caller's whole visible event history after `since` (get-events, every page)."""
+    """The caller's whole visible event history after `since` (get-events, every page), read
+    until two reads a moment apart agree: get-events gives final rows only, and a transaction
+    still open anywhere in the cluster (a request, a background step sealing the audit trail)
+    holds the newest back for a moment."""
+    previous, deadline = None, time.monotonic() + 5
+    while True:
+        events = _history(client, event, since)
+        if (previous is not None and len(events) == len(previous)) or time.monotonic() > deadline:
+            return events
+        previous = events
+        time.sleep(0.15)
+
+
+def _history(client: socketio.Client, event: str | None, since: int) -> list[dict]:
     events: list[dict] = []
     while True:
         page = ok(client, "get-events", since=since, limit=1000,

@@ -8,6 +8,7 @@ into work exactly once, in order, whichever process does it, and a crash loses n
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from html import escape
 from typing import Callable
@@ -45,18 +46,39 @@ def _claim_cursor() -> LogCursor | None:
     return cursor
 
 
-def _pending() -> bool:
-    """Anything final past the cursor? Asked without a lock, so an idle step takes no
-    transaction id (an open one would hold back the event horizon of the whole cluster)."""
+def _pending() -> bool | None:
+    """Anything final past the cursor (None: there is no cursor yet)? Asked without a lock,
+    so an idle step takes no transaction id (an open one would hold back the event horizon
+    of the whole cluster)."""
     last = db.session.scalar(select(LogCursor.last_id).where(LogCursor.name == CURSOR))
-    found = last is None or bool(event_log.read_final(sql.in_transaction(), last, 1)[0])
+    found = None if last is None else bool(event_log.read_final(sql.in_transaction(), last, 1)[0])
     db.session.rollback()
     return found
 
 
+_IDLE_ADVANCE_SECONDS = 5.0
+_last_idle_advance = {"at": 0.0}
+
+
+def _nothing_to_send() -> bool:
+    """No active webhook and no mail server: events become no work at all."""
+    if current_app.config.get("PROPSEC_SMTP_URL"):
+        return False
+    return db.session.scalar(select(Webhook.id).where(Webhook.active).limit(1)) is None
+
+
 def step() -> float | None:
-    if not _pending():
+    pending = _pending()
+    if pending is False:
         return None
+    if pending is not None and _nothing_to_send():
+        # Still move the cursor past what was read (a webhook added later must not hear of
+        # older events), but only every few seconds: each move is a write, and a writing
+        # transaction holds back the cluster's event horizon while it lasts.
+        if time.monotonic() - _last_idle_advance["at"] < _IDLE_ADVANCE_SECONDS:
+            db.session.rollback()
+            return None
+        _last_idle_advance["at"] = time.monotonic()
     cursor = _claim_cursor()
     if cursor is None:
         db.session.rollback()

@@ -78,7 +78,6 @@ class Pipeline:
             return
         self.tail_worker.wake()
         notify.wake()
-        seal.worker.wake()
         if self.hints.enabled:
             self.hints.owe()
             self.hint_worker.wake()
