@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -26,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import requests
 import socketio
 
 from live import LiveServer
@@ -240,6 +242,20 @@ def all_at_once(clients, name: str, data_for) -> list[dict]:
 
     with ThreadPoolExecutor(len(clients)) as pool:
         return list(pool.map(one, range(len(clients))))
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def form_login(url: str, user_id: str, password: str) -> tuple[requests.Session, requests.Response]:
+    """Log in through the /login form as a browser would: (the session, the answer)."""
+    web = requests.Session()
+    token = csrf_of(web.get(url + "/login", timeout=10).text)
+    answer = web.post(url + "/login", allow_redirects=False, timeout=10,
+                      data={"csrf_token": token, "username": user_id, "password": password})
+    return web, answer
 
 
 def event_log(client: socketio.Client, event: str | None = None, since: int = 0) -> list[dict]:

@@ -2,10 +2,7 @@
 table that does not grow without bound when it is kept in memory."""
 from __future__ import annotations
 
-import re
-
-import requests
-from services import cluster
+from services import cluster, form_login
 
 from propsec.web.throttle import MemoryCounts
 
@@ -13,11 +10,7 @@ PASSWORD = "throttle-test-pw-1"
 
 
 def attempt(server, password: str) -> int:
-    web = requests.Session()
-    page = web.get(server.url + "/login", timeout=10).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    return web.post(server.url + "/login", allow_redirects=False, timeout=10,
-                    data={"csrf_token": token, "username": "sam", "password": password}).status_code
+    return form_login(server.url, "sam", password)[1].status_code
 
 
 def test_the_limit_holds_across_two_processes(tmp_path):

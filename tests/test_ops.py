@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from services import connect, ok, seed_users
+from services import connect, form_login, ok, seed_users
 
 from live import LiveServer
 
@@ -89,11 +89,7 @@ def test_healthz_reports_the_tailer_lag_and_the_workers(server):
 
 
 def test_json_log_lines_all_parse_and_carry_no_secrets(server):
-    web = requests.Session()
-    page = web.get(server.url + "/login", timeout=10).text
-    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    web.post(server.url + "/login", timeout=10,
-             data={"csrf_token": csrf, "username": "olive", "password": "hunter2-not-hers"})
+    form_login(server.url, "olive", "hunter2-not-hers")
     token = server.tokens["olive"]
     client = connect(server.url, token)
     client.call("queries.get-property", {"propertyId": 10**6}, namespace="/propsec", timeout=10)

@@ -2,23 +2,18 @@
 two `python app.py` processes on one PostgreSQL database and one Redis."""
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 import requests
 import socketio
-from services import NS, cluster
+from services import NS, cluster, csrf_of, form_login
 
 PASSWORD = "session-test-pw-1"
 
 
 def logged_in(server) -> requests.Session:
-    web = requests.Session()
-    page = web.get(server.url + "/login", timeout=10).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    answer = web.post(server.url + "/login", timeout=10, allow_redirects=False,
-                      data={"csrf_token": token, "username": "sam", "password": PASSWORD})
+    web, answer = form_login(server.url, "sam", PASSWORD)
     assert answer.status_code == 302, answer.text
     return web
 
@@ -46,8 +41,7 @@ def socket_with(web: requests.Session, server) -> socketio.Client | None:
 
 
 def logout(web: requests.Session, server, everywhere: bool = False):
-    page = web.get(server.url + "/", timeout=10).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    token = csrf_of(web.get(server.url + "/", timeout=10).text)
     data = {"csrf_token": token, **({"everywhere": "1"} if everywhere else {})}
     assert web.post(server.url + "/logout", data=data, timeout=10,
                     allow_redirects=False).status_code == 302

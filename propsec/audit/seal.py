@@ -7,9 +7,10 @@ smaller id can commit later), chains them onto the last sealed hash, and moves t
 all in one transaction. Any process may do it; each entry is sealed once, in order."""
 from __future__ import annotations
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import func, select, update
 
-from ..background import Worker
+from ..background import Worker, cursors
+from ..pipeline import log as event_log
 from ..extensions import db
 from ..models import AuditEntry, LogCursor
 from . import ZERO, as_wire, chained
@@ -18,36 +19,32 @@ CURSOR = "audit-seal"
 BATCH = 500
 
 
-def _pending(postgres: bool) -> bool:
+def _final(query):
+    """Only entries no smaller id can join later (the event log's horizon, pipeline/log.py)."""
+    horizon = event_log.horizon(db.engine.dialect.name)
+    return query if horizon is None else query.where(AuditEntry.id < horizon)
+
+
+def _pending() -> bool:
     """Anything final past the cursor? Asked without a lock, so an idle step takes no
     transaction id (an open one would hold back the event horizon of the whole cluster)."""
     last = select(LogCursor.last_id).where(LogCursor.name == CURSOR).scalar_subquery()
-    query = select(AuditEntry.id).where(AuditEntry.id > func.coalesce(last, 0))
-    if postgres:
-        query = query.where(AuditEntry.id < literal_column("(SELECT propsec_event_horizon())"))
+    query = _final(select(AuditEntry.id).where(AuditEntry.id > func.coalesce(last, 0)))
     found = db.session.scalar(query.limit(1)) is not None
     db.session.rollback()
     return found
 
 
 def step() -> float | None:
-    query = select(LogCursor).where(LogCursor.name == CURSOR)
-    postgres = db.engine.dialect.name == "postgresql"
-    if not _pending(postgres):
+    if not _pending():
         return None
-    if postgres:
-        query = query.with_for_update(skip_locked=True)
-    cursor = db.session.scalar(query)
+    cursor, created = cursors.claim(CURSOR, lambda: 0)
     if cursor is None:
-        if db.session.get(LogCursor, CURSOR) is None:
-            db.session.add(LogCursor(name=CURSOR, last_id=0))
-            db.session.commit()
+        if created:
             return 0
         db.session.rollback()  # another process is sealing
         return None
-    rows = select(AuditEntry).where(AuditEntry.id > cursor.last_id)
-    if postgres:
-        rows = rows.where(AuditEntry.id < literal_column("(SELECT propsec_event_horizon())"))
+    rows = _final(select(AuditEntry).where(AuditEntry.id > cursor.last_id))
     entries = db.session.scalars(rows.order_by(AuditEntry.id).limit(BATCH)).all()
     if not entries:
         db.session.rollback()

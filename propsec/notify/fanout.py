@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from .. import sql
+from ..background import cursors
 from ..extensions import db
 from ..models import (SEVERITIES, Alert, LogCursor, MailMessage, Property, User, Webhook,
                       WebhookDelivery)
@@ -32,18 +33,6 @@ STAFF = ("staff", "admin")
 ADMIN_ESCALATION_LEVEL = 2
 
 on_new_work: Callable[[], object] = lambda: None
-
-
-def _claim_cursor() -> LogCursor | None:
-    query = select(LogCursor).where(LogCursor.name == CURSOR)
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    cursor = db.session.scalar(query)
-    if cursor is None and db.session.get(LogCursor, CURSOR) is None:
-        # first start: notify from now on, not about the whole history
-        db.session.add(LogCursor(name=CURSOR, last_id=event_log.final_max(sql.in_transaction())))
-        db.session.commit()
-    return cursor
 
 
 def _pending() -> bool | None:
@@ -79,7 +68,8 @@ def step() -> float | None:
             db.session.rollback()
             return None
         _last_idle_advance["at"] = time.monotonic()
-    cursor = _claim_cursor()
+    # (a first start notifies from now on, not about the whole history)
+    cursor, _ = cursors.claim(CURSOR, lambda: event_log.final_max(sql.in_transaction()))
     if cursor is None:
         db.session.rollback()
         return None

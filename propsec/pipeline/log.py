@@ -53,7 +53,8 @@ class LogRow(NamedTuple):
     created_at: datetime
 
 
-def _horizon(dialect_name: str):
+def horizon(dialect_name: str):
+    """What a row's id must stay below to be final: None on SQLite (every committed row is)."""
     return _PG_HORIZON if dialect_name == "postgresql" else None
 
 
@@ -71,8 +72,8 @@ def read_final(cursor, after: int, limit: int) -> tuple[list[LogRow], bool]:
     rows = _READ[cursor.engine.dialect.name].all(cursor, after=after, limit=limit)
     if not rows or len(rows[0]) == len(_COLUMNS):  # SQLite: every committed row is final
         return [LogRow(*r) for r in rows], False
-    horizon = rows[0][-1]
-    final = [LogRow(*r[:-1]) for r in rows if r[0] < horizon]
+    below = rows[0][-1]
+    final = [LogRow(*r[:-1]) for r in rows if r[0] < below]
     return final, len(final) < len(rows)
 
 
@@ -100,9 +101,9 @@ def history(user, since: int, limit: int, event: str | None, all_name: str,
     if upto is not None:
         query = query.where(_T.c.id <= upto)
     else:
-        horizon = _horizon(db.engine.dialect.name)
-        if horizon is not None:
-            query = query.where(_T.c.id < horizon)
+        below = horizon(db.engine.dialect.name)
+        if below is not None:
+            query = query.where(_T.c.id < below)
     query = named(event, all_name, visible_to(user, query))
     return list(db.session.execute(query.order_by(_T.c.id).limit(limit)))
 

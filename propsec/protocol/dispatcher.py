@@ -140,13 +140,13 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
     """Answer one Socket.IO event with one envelope; never raises."""
     started = time.perf_counter()
     request_id = payload.get("requestIdentifier") if isinstance(payload, dict) else None
-    known = "unknown"
-    context = logs.REQUEST.set((getattr(connection, "sid", "-"), user.id,
-                                lookup_name(event)))
+    # the wire name when declared (an alias stays an alias), else "unknown": the label of
+    # the metrics and the logs (a client's own event name is never written out)
+    known = lookup_name(event)
+    context = logs.REQUEST.set((getattr(connection, "sid", "-"), user.id, known))
     try:
         connection.take_token()
         decl = lookup(event)
-        known = event  # a declared wire name (an alias stays an alias)
         envelope = run(decl, Request(user, connection, action=event), payload)
     except ProtocolError as exc:
         envelope = envelopes.error(exc)
@@ -170,7 +170,6 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
     seconds = time.perf_counter() - started
     _measure(known, outcome, seconds)
     if outcome != "ok" or log.isEnabledFor(logging.DEBUG):
-        # (the query as declared, or "unknown": a client's own event name is not written out)
         log.log(logging.INFO if outcome != "ok" else logging.DEBUG, "%s answered: %s", known,
                 outcome, extra={"outcome": outcome, "ms": round(seconds * 1000, 2)})
     logs.REQUEST.reset(context)

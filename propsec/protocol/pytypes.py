@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import keyword
-import re
 import sys
 from pathlib import Path
+
+from .typescript import _pascal
 
 TARGET = Path(__file__).resolve().parents[1] / "client_types.py"
 HEADER = '''"""Types of the propsec API for the Python SDK: every query's payload and every event's
@@ -19,10 +20,6 @@ Use them to type a script: `data: AddAlertRequest = {"propertyId": 12, "userId":
 then `client.call("add-alert", data)`."""
 from typing import {imports}
 '''
-
-
-def _pascal(text: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text) if part)
 
 
 def _py(schema: dict) -> str:

@@ -32,7 +32,7 @@ def _clean_text(value: str) -> str:
     return value
 
 
-def _iso_day(value: str) -> date:
+def iso_day(value: str) -> date:
     if len(value) != 10:
         raise ValueError("must be a date as YYYY-MM-DD")
     try:
@@ -60,7 +60,7 @@ Search = text(max_length=200)
 Limit = Annotated[int, Strict(), Field(ge=1, le=1000)]
 Offset = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
 Cursor = Annotated[int, BeforeValidator(_to_id), Field(ge=0, le=MAX_ID)]  # an eventId seen
-Day = Annotated[str, Strict(), AfterValidator(_iso_day)]
+Day = Annotated[str, Strict(), AfterValidator(iso_day)]
 
 
 class Payload(BaseModel):

@@ -21,6 +21,7 @@ from ..extensions import db
 from ..models import AuditEntry, Alert, AuthEntry, Crime, EventRecord, Property, User, Visit
 from ..models._common import iso
 from ..protocol.access import Principal
+from ..protocol.schemas import iso_day
 from ..security import user_for_token
 
 exports = Blueprint("exports", __name__)
@@ -72,9 +73,7 @@ def _day(name: str) -> date | None:
     if value in (None, ""):
         return None
     try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
+        return iso_day(value)
     except ValueError:
         abort(400, description=f"{name} must be a date as YYYY-MM-DD")
 
