@@ -1,13 +1,15 @@
 """Sealing the audit trail: filling in each entry's `hash`, in id order, after commit.
 
 One cursor row (`log_cursors`, name "audit-seal") holds the id of the last sealed entry. A
-step claims it (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer), reads the next
-*final* unsealed entries (on PostgreSQL, ids below the horizon, as for the event log: no
-smaller id can commit later), chains them onto the last sealed hash, and moves the cursor,
-all in one transaction. Any process may do it; each entry is sealed once, in order."""
+step reads the next *final* unsealed entries (on PostgreSQL, ids below the horizon, as for
+the event log: no smaller id can commit later) and chains them onto the last sealed hash
+without any lock; then, in one short transaction, it claims the cursor (FOR UPDATE SKIP
+LOCKED on PostgreSQL; SQLite has one writer), checks that it has not moved meanwhile, stores
+the hashes with one UPDATE and moves the cursor. Any process may do it; each entry is sealed
+once, in order."""
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from ..background import Worker, cursors
 from ..pipeline import log as event_log
@@ -16,7 +18,14 @@ from ..models import AuditEntry, LogCursor
 from . import ZERO, as_wire, chained
 
 CURSOR = "audit-seal"
-BATCH = 500
+BATCH = 200
+_TABLE = AuditEntry.__table__
+# (An ORM bulk UPDATE per entry looked for matching objects in the whole identity map each
+# time: quadratic, a whole core under a write load.)
+_SET_HASH = (update(_TABLE).where(_TABLE.c.id == bindparam("entry_id"))
+             .values(hash=bindparam("entry_hash")))
+_SET_HASHES = text("UPDATE audit_log SET hash = h.hash FROM unnest(CAST(:ids AS bigint[]), "
+                   "CAST(:hashes AS text[])) AS h(id, hash) WHERE audit_log.id = h.id")
 
 
 def _final(query):
@@ -35,28 +44,59 @@ def _pending() -> bool:
     return found
 
 
+def _chain_next() -> tuple[int, list[dict]] | None:
+    """Read the next final unsealed entries and chain them, without taking a lock or a
+    transaction id: (the cursor they follow, the hashes to store), or None."""
+    last_id = db.session.scalar(select(LogCursor.last_id).where(LogCursor.name == CURSOR)) or 0
+    rows = _final(select(_TABLE).where(_TABLE.c.id > last_id))
+    entries = db.session.execute(rows.order_by(_TABLE.c.id).limit(BATCH)).all()
+    previous = (db.session.scalar(select(_TABLE.c.hash).where(_TABLE.c.id == last_id))
+                if last_id else None) or ZERO
+    db.session.rollback()
+    if not entries:
+        return None
+    hashes = []
+    for entry in entries:
+        previous = chained(previous, as_wire(entry))
+        hashes.append({"entry_id": entry.id, "entry_hash": previous})
+    return last_id, hashes
+
+
 def step() -> float | None:
+    """Seal the next batch. The writing transaction is short (claim the cursor, one UPDATE,
+    move the cursor, commit): while it runs it holds back the event horizon of the whole
+    cluster, so the hashing happens before it, and a cursor that moved meanwhile (another
+    process sealed) makes this step start over."""
     if not _pending():
         return None
+    work = _chain_next()
+    if work is None:
+        return None
+    read_from, hashes = work
     cursor, created = cursors.claim(CURSOR, lambda: 0)
     if cursor is None:
         if created:
             return 0
         db.session.rollback()  # another process is sealing
         return None
-    rows = _final(select(AuditEntry).where(AuditEntry.id > cursor.last_id))
-    entries = db.session.scalars(rows.order_by(AuditEntry.id).limit(BATCH)).all()
-    if not entries:
+    if cursor.last_id != read_from:
         db.session.rollback()
-        return None
-    previous = (db.session.scalar(select(AuditEntry.hash).where(AuditEntry.id == cursor.last_id))
-                if cursor.last_id else None) or ZERO
-    for entry in entries:
-        previous = chained(previous, as_wire(entry))
-        db.session.execute(update(AuditEntry).where(AuditEntry.id == entry.id).values(hash=previous))
-    cursor.last_id = entries[-1].id
+        return 0
+    _store(hashes)
+    cursor.last_id = hashes[-1]["entry_id"]
     db.session.commit()
-    return 0 if len(entries) == BATCH else None
+    return 0 if len(hashes) == BATCH else None
+
+
+def _store(hashes: list[dict]) -> None:
+    """All of a batch's hashes in one statement (one round trip on PostgreSQL)."""
+    connection = db.session.connection()
+    if db.engine.dialect.name != "postgresql":
+        connection.execute(_SET_HASH, hashes)
+        return
+    ids = [h["entry_id"] for h in hashes]
+    values = [h["entry_hash"] for h in hashes]
+    connection.execute(_SET_HASHES, {"ids": ids, "hashes": values})
 
 
 # Every 2 s, not at every commit: a sealing step writes, and a writing transaction anywhere
