@@ -163,22 +163,100 @@ def _lost_everywhere(engine: Engine, pooled, invalidate):
 _CURRENT: ContextVar["OwnTransaction | None"] = ContextVar("propsec_transaction", default=None)
 
 
+class _BatchingCursor(_Cursor):
+    """A request's own transaction on PostgreSQL in as few round trips as it can be.
+
+    psycopg2 sends BEGIN, each statement and COMMIT as a round trip apiece, and each round
+    trip costs both servers CPU (a wake-up, parse, plan, a pass through eventlet's hub) and
+    keeps the transaction open longer. The connection runs in autocommit here and the
+    cursor opens the transaction itself: `BEGIN` travels with the first statement that
+    needs an answer; statements whose answer nobody reads (the audit entry, the events,
+    any INSERT without RETURNING) wait and travel with the next statement that does, or
+    with `COMMIT`. add-alert: 6 round trips → 3. The order of the statements is unchanged;
+    an error in a waiting statement surfaces at the next round trip (at the latest the
+    commit), and the transaction is then rolled back as any failed one."""
+
+    def __init__(self, engine: Engine, dbapi_connection, on_lost):
+        super().__init__(engine, dbapi_connection, on_lost)
+        self.begun = False
+        self._waiting: list[bytes] = []
+
+    def _send(self, statements: list[bytes], fetch: bool) -> list:
+        try:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute(b";".join(statements))
+                return cursor.fetchall() if fetch else []
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._fail(statements[-1].decode(errors="replace"), exc)
+
+    def _opening(self) -> list[bytes]:
+        """What goes before the next statement sent: BEGIN once, then whatever waits."""
+        head = [] if self.begun else [b"BEGIN"]
+        self.begun = True
+        head.extend(self._waiting)
+        self._waiting = []
+        return head
+
+    def run(self, sql: str, params, fetch: bool) -> list:
+        try:
+            cursor = self._connection.cursor()
+            try:
+                statement = cursor.mogrify(sql, params)
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._fail(sql, exc)
+        if not fetch:
+            self._waiting.append(statement)
+            return []
+        return self._send([*self._opening(), statement], True)
+
+    def run_many(self, sql: str, params: list) -> None:
+        for one in params:
+            self.run(sql, one, False)
+
+    def commit(self) -> None:
+        if not self.begun and not self._waiting:
+            return  # nothing was asked of the database
+        self._send([*self._opening(), b"COMMIT"], False)
+        self.begun = False
+
+    def rollback(self) -> None:
+        """End whatever was begun and not committed (also a transaction a failed statement
+        left aborted)."""
+        self._waiting = []
+        if self.begun:
+            self.begun = False
+            self._send([b"ROLLBACK"], False)
+
+
 class OwnTransaction:
     """A request's transaction on a pooled driver connection of its own, for handlers that
     run prepared statements only (their declarations say `prepared`): no ORM session is
-    opened, begun, flushed or committed for them."""
+    opened, begun, flushed or committed for them. On PostgreSQL its statements travel in as
+    few round trips as they can (`_BatchingCursor`)."""
 
     def __init__(self, engine: Engine):
         self._pooled = _checkout(engine)
         self._driver = self._pooled.dbapi_connection
-        self.cursor = _Cursor(engine, self._driver,
-                              _lost_everywhere(engine, self._pooled, self._pooled.invalidate))
+        lost = _lost_everywhere(engine, self._pooled, self._pooled.invalidate)
+        if engine.dialect.driver == "psycopg2":
+            self._driver.autocommit = True
+            self.cursor = _BatchingCursor(engine, self._driver, lost)
+        else:
+            self.cursor = _Cursor(engine, self._driver, lost)
 
     def commit(self) -> None:
         if db.session.registry.has():
             # A `prepared` handler that opened the ORM session would have split its work
             # over two transactions: a bug, refused before anything is committed.
             raise RuntimeError("a prepared query used the ORM session")
+        if isinstance(self.cursor, _BatchingCursor):
+            self.cursor.commit()
+            return
         try:
             self._driver.commit()
         except self.cursor.engine.dialect.loaded_dbapi.Error as exc:
@@ -186,6 +264,12 @@ class OwnTransaction:
 
     def close(self) -> None:
         """Back to the pool, which rolls back whatever was not committed."""
+        if isinstance(self.cursor, _BatchingCursor) and self._pooled.dbapi_connection is not None:
+            try:
+                self.cursor.rollback()
+                self._driver.autocommit = False  # as the pool expects its connections
+            except Exception:  # noqa: BLE001 - a broken connection is not handed back
+                self._pooled.invalidate()
         self._pooled.close()
 
 

@@ -7,7 +7,7 @@ from flask import current_app
 from pydantic import Field, PrivateAttr, StrictBool, field_validator, model_validator
 from sqlalchemy import delete, select
 
-from .. import sql
+from .. import notify, sql
 from ..extensions import db
 from ..models import SEVERITIES, Property, User, Webhook, WebhookAttempt, WebhookDelivery
 from ..models._common import iso
@@ -99,6 +99,7 @@ def add_webhook(req, data: NewWebhook):
                    secret=secrets.seal(secret))
     db.session.add(hook)
     db.session.flush()
+    req.after_commit(notify.listen_again)
     return envelopes.success("webhook added; keep the secret, it is shown only now",
                              id=hook.id, secret=secret)
 

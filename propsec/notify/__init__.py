@@ -38,6 +38,12 @@ def start(app: Flask) -> None:
     mail_worker.start(app)
 
 
+def listen_again() -> None:
+    """A webhook was added: the fan-out stops idling and looks at once."""
+    fanout.listen_again()
+    fanout_worker.wake()
+
+
 def wake() -> None:
     """Events were committed in this process: look for new work at once."""
     fanout_worker.wake()
