@@ -9,6 +9,14 @@ statements, so each is a `Prepared`: built once as a Core statement, compiled on
 engine, with SQLAlchemy's own bind and result processors for the types that need them
 (dates on SQLite, JSON), and executed on a DBAPI cursor.
 
+On PostgreSQL (psycopg2, which speaks the simple query protocol) a statement is also
+prepared on the server, with SQL `PREPARE`, the first time a connection runs it, in the
+same round trip, and executed by name from then on: parsed, analysed and planned once per
+connection (the tailer's read of the log went from 0.43 to 0.06 ms of server time). The
+names live as long as the connection; a pooler that shares server connections between
+clients per transaction (PgBouncer's transaction mode) cannot carry them, see
+docs/deployment.md.
+
 Where the cursor comes from:
 - `in_transaction()`: the request's own transaction (the ORM session's connection), so a
   prepared statement and the session's work commit or roll back together;
@@ -19,6 +27,8 @@ Driver errors come out as SQLAlchemy's (`DBAPIError.instance`), with a connectio
 lost invalidated, so the dispatcher answers them as it answers the ORM's."""
 from __future__ import annotations
 
+import itertools
+import re
 import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,11 +39,15 @@ from sqlalchemy.exc import DBAPIError
 from .extensions import db
 
 
+_SERVER_NAMES = itertools.count(1)
+
+
 class _Compiled:
     def __init__(self, statement, engine: Engine):
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
+        self.server = _ServerStatement(self.sql) if dialect.driver == "psycopg2" else None
         processors = compiled._bind_processors
         names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
         self.positional = dialect.positional
@@ -69,6 +83,30 @@ class _Compiled:
         return out
 
 
+class _ServerStatement:
+    """The statement prepared on the PostgreSQL server (PREPARE once per connection, then
+    EXECUTE with the values): parsed, analysed and planned once per connection instead of at
+    every execution. psycopg2 speaks the simple query protocol, so this is done in SQL."""
+
+    def __init__(self, sql: str):
+        self.name = f"propsec_{next(_SERVER_NAMES)}"
+        order: list[str] = []
+
+        def number(match: re.Match) -> str:
+            if match.group(0) == "%%":
+                return "%"
+            if match.group(1) not in order:
+                order.append(match.group(1))
+            return f"${order.index(match.group(1)) + 1}"
+
+        self.prepare = f"PREPARE {self.name} AS {_PYFORMAT.sub(number, sql)}".encode()
+        arguments = ", ".join(f"%({name})s" for name in order)
+        self.execute = f"EXECUTE {self.name}({arguments})" if order else f"EXECUTE {self.name}"
+
+
+_PYFORMAT = re.compile(r"%%|%\((\w+)\)s")
+
+
 class Prepared:
     """One Core statement, compiled per engine on first use. Bind parameters by name."""
 
@@ -84,7 +122,7 @@ class Prepared:
 
     def all(self, cursor_source: "_Cursor", **values) -> list:
         compiled = self.compiled(cursor_source.engine)
-        return compiled.rows(cursor_source.run(compiled.sql, compiled.params(values), True))
+        return compiled.rows(cursor_source.run(compiled, compiled.params(values), True))
 
     def first(self, cursor_source: "_Cursor", **values):
         rows = self.all(cursor_source, **values)
@@ -96,20 +134,57 @@ class Prepared:
 
     def run(self, cursor_source: "_Cursor", **values) -> None:
         compiled = self.compiled(cursor_source.engine)
-        cursor_source.run(compiled.sql, compiled.params(values), False)
+        cursor_source.run(compiled, compiled.params(values), False)
 
     def run_many(self, cursor_source: "_Cursor", rows: list[dict]) -> None:
         compiled = self.compiled(cursor_source.engine)
-        cursor_source.run_many(compiled.sql, [compiled.params(r) for r in rows])
+        cursor_source.run_many(compiled, [compiled.params(r) for r in rows])
+
+
+class _OnServer:
+    """What one PostgreSQL connection has prepared (kept in the pooled connection's `info`,
+    which lives exactly as long as the DBAPI connection)."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+        # A round trip that carried a PREPARE failed: whether it ran is unknown, so the
+        # next one starts with DEALLOCATE ALL and prepares afresh.
+        self.unsure = False
+
+    @staticmethod
+    def of(info: dict) -> "_OnServer":
+        found = info.get("propsec_prepared")
+        if found is None:
+            found = info["propsec_prepared"] = _OnServer()
+        return found
+
+    def statements(self, cursor, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
+        """The SQL that runs `compiled` once per parameter set in `rows` on this connection,
+        and the names it prepares."""
+        out: list[bytes] = []
+        if self.unsure:
+            out.append(b"DEALLOCATE ALL")
+            self.names.clear()
+            self.unsure = False
+        server, new = compiled.server, []
+        if server.name not in self.names:
+            out.append(server.prepare)
+            self.names.add(server.name)
+            new.append(server.name)
+        out.extend(cursor.mogrify(server.execute, params) for params in rows)
+        return out, new
 
 
 class _Cursor:
-    """Runs SQL on one DBAPI connection, translating the driver's errors."""
+    """Runs prepared statements on one DBAPI connection, translating the driver's errors.
+    On PostgreSQL each statement is prepared on the server at its first use on a connection
+    (in the same round trip) and executed by name from then on (`_ServerStatement`)."""
 
-    def __init__(self, engine: Engine, dbapi_connection, on_lost):
+    def __init__(self, engine: Engine, dbapi_connection, on_lost, info: dict):
         self.engine = engine
         self._connection = dbapi_connection
         self._on_lost = on_lost
+        self._server = _OnServer.of(info) if engine.dialect.driver == "psycopg2" else None
 
     def _fail(self, sql: str, exc: Exception):
         dialect = self.engine.dialect
@@ -120,34 +195,55 @@ class _Cursor:
                                   hide_parameters=True, dialect=dialect,
                                   connection_invalidated=lost) from None
 
-    def run(self, sql: str, params, fetch: bool) -> list:
+    def _on_server(self, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
         try:
             cursor = self._connection.cursor()
             try:
-                cursor.execute(sql, params)
+                return self._server.statements(cursor, compiled, rows)
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._fail(compiled.sql, exc)
+
+    def _round_trip(self, statements: list[bytes], fetch: bool, sql: str) -> list:
+        """Send the statements as one query string; the rows of the last one if `fetch`."""
+        try:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute(b";".join(statements))
                 return cursor.fetchall() if fetch else []
             finally:
                 cursor.close()
         except self.engine.dialect.loaded_dbapi.Error as exc:
+            if self._server is not None:
+                self._server.unsure = True
             self._fail(sql, exc)
 
-    def run_many(self, sql: str, params: list) -> None:
+    def run(self, compiled: _Compiled, params, fetch: bool) -> list:
+        if self._server is not None:
+            return self._round_trip(self._on_server(compiled, [params])[0], fetch, compiled.sql)
         try:
             cursor = self._connection.cursor()
             try:
-                if len(params) == 1:
-                    cursor.execute(sql, params[0])
-                elif self.engine.dialect.driver == "psycopg2":
-                    # one round trip for them all (executemany would make one per row)
-                    from psycopg2.extras import execute_batch
-
-                    execute_batch(cursor, sql, params, page_size=len(params))
-                else:
-                    cursor.executemany(sql, params)
+                cursor.execute(compiled.sql, params)
+                return cursor.fetchall() if fetch else []
             finally:
                 cursor.close()
         except self.engine.dialect.loaded_dbapi.Error as exc:
-            self._fail(sql, exc)
+            self._fail(compiled.sql, exc)
+
+    def run_many(self, compiled: _Compiled, params: list) -> None:
+        if self._server is not None:  # one round trip for them all
+            self._round_trip(self._on_server(compiled, params)[0], False, compiled.sql)
+            return
+        try:
+            cursor = self._connection.cursor()
+            try:
+                cursor.executemany(compiled.sql, params)
+            finally:
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._fail(compiled.sql, exc)
 
 
 def _lost_everywhere(engine: Engine, pooled, invalidate):
@@ -176,21 +272,15 @@ class _BatchingCursor(_Cursor):
     an error in a waiting statement surfaces at the next round trip (at the latest the
     commit), and the transaction is then rolled back as any failed one."""
 
-    def __init__(self, engine: Engine, dbapi_connection, on_lost):
-        super().__init__(engine, dbapi_connection, on_lost)
+    def __init__(self, engine: Engine, dbapi_connection, on_lost, info: dict):
+        super().__init__(engine, dbapi_connection, on_lost, info)
         self.begun = False
         self._waiting: list[bytes] = []
+        self._waiting_names: list[str] = []  # prepared by statements not sent yet
 
     def _send(self, statements: list[bytes], fetch: bool) -> list:
-        try:
-            cursor = self._connection.cursor()
-            try:
-                cursor.execute(b";".join(statements))
-                return cursor.fetchall() if fetch else []
-            finally:
-                cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            self._fail(statements[-1].decode(errors="replace"), exc)
+        self._waiting_names = []
+        return self._round_trip(statements, fetch, statements[-1].decode(errors="replace"))
 
     def _opening(self) -> list[bytes]:
         """What goes before the next statement sent: BEGIN once, then whatever waits."""
@@ -200,23 +290,18 @@ class _BatchingCursor(_Cursor):
         self._waiting = []
         return head
 
-    def run(self, sql: str, params, fetch: bool) -> list:
-        try:
-            cursor = self._connection.cursor()
-            try:
-                statement = cursor.mogrify(sql, params)
-            finally:
-                cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            self._fail(sql, exc)
+    def run(self, compiled: _Compiled, params, fetch: bool) -> list:
+        statements, new = self._on_server(compiled, [params])
         if not fetch:
-            self._waiting.append(statement)
+            self._waiting.extend(statements)
+            self._waiting_names.extend(new)
             return []
-        return self._send([*self._opening(), statement], True)
+        return self._send([*self._opening(), *statements], True)
 
-    def run_many(self, sql: str, params: list) -> None:
-        for one in params:
-            self.run(sql, one, False)
+    def run_many(self, compiled: _Compiled, params: list) -> None:
+        statements, new = self._on_server(compiled, params)
+        self._waiting.extend(statements)
+        self._waiting_names.extend(new)
 
     def commit(self) -> None:
         if not self.begun and not self._waiting:
@@ -226,8 +311,9 @@ class _BatchingCursor(_Cursor):
 
     def rollback(self) -> None:
         """End whatever was begun and not committed (also a transaction a failed statement
-        left aborted)."""
-        self._waiting = []
+        left aborted). Statements never sent prepared nothing."""
+        self._server.names.difference_update(self._waiting_names)
+        self._waiting, self._waiting_names = [], []
         if self.begun:
             self.begun = False
             self._send([b"ROLLBACK"], False)
@@ -245,9 +331,9 @@ class OwnTransaction:
         lost = _lost_everywhere(engine, self._pooled, self._pooled.invalidate)
         if engine.dialect.driver == "psycopg2":
             self._driver.autocommit = True
-            self.cursor = _BatchingCursor(engine, self._driver, lost)
+            self.cursor = _BatchingCursor(engine, self._driver, lost, self._pooled.info)
         else:
-            self.cursor = _Cursor(engine, self._driver, lost)
+            self.cursor = _Cursor(engine, self._driver, lost, self._pooled.info)
 
     def commit(self) -> None:
         if db.session.registry.has():
@@ -315,7 +401,7 @@ def in_transaction() -> _Cursor:
     connection = db.session.connection()
     return _Cursor(connection.engine, connection.connection.dbapi_connection,
                    _lost_everywhere(connection.engine, connection.connection,
-                                    connection.invalidate))
+                                    connection.invalidate), connection.connection.info)
 
 
 def _checkout(engine: Engine):
@@ -337,7 +423,8 @@ def autocommit(engine: Engine | None = None):
         driver = pooled.dbapi_connection
         if autocommits:
             driver.autocommit = True
-        yield _Cursor(engine, driver, _lost_everywhere(engine, pooled, pooled.invalidate))
+        yield _Cursor(engine, driver, _lost_everywhere(engine, pooled, pooled.invalidate),
+                      pooled.info)
     finally:
         try:
             if autocommits and pooled.dbapi_connection is not None:
@@ -376,7 +463,7 @@ class Held:
             if engine.dialect.driver == "psycopg2":
                 self._pooled.dbapi_connection.autocommit = True
         try:
-            yield _Cursor(engine, self._pooled.dbapi_connection, self._lost)
+            yield _Cursor(engine, self._pooled.dbapi_connection, self._lost, self._pooled.info)
         except Exception:
             if engine.dialect.name == "sqlite":
                 self.release()  # nothing to keep: a file connection is cheap to open again

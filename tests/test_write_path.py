@@ -1,0 +1,198 @@
+"""What the write path asks of the database (propsec/sql.py, audit/seal.py, notify/fanout.py):
+on PostgreSQL a prepared query's transaction travels in few round trips, with each statement
+prepared once per connection; a statement that fails in the last round trip still undoes the
+whole request and leaves the connection usable; the audit seal stores a batch with one UPDATE;
+a fan-out with nothing to send leaves the database alone."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from helpers import expect, expect_error
+from propsec import audit, sql
+from propsec.audit import seal
+from propsec.extensions import db
+from propsec.models import Alert, AuditEntry, EventRecord
+from propsec.notify import fanout
+
+
+def raise_alert(client, pid):
+    return client.call("add-alert", propertyId=pid, userId="owner", reason="test")
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Every round trip of a request's own transaction: (connection, statements)."""
+    sent: list[tuple[int, list[bytes]]] = []
+    original = sql._BatchingCursor._send
+
+    def spy(self, statements, fetch):
+        sent.append((id(self._connection), list(statements)))
+        return original(self, statements, fetch)
+
+    monkeypatch.setattr(sql._BatchingCursor, "_send", spy)
+    return sent
+
+
+def test_add_alert_takes_three_round_trips_each_statement_prepared_once(
+        app, site, connect, backend, round_trips):
+    if backend != "postgresql":
+        pytest.skip("round trips are PostgreSQL's matter (SQLite runs inside the process)")
+    owner = connect("owner")
+    for _ in range(12):
+        expect(raise_alert(owner, site["p1"]), "success", "id")
+    assert len(round_trips) == 36
+    texts = {s.split()[1]: s for _, statements in round_trips for s in statements
+             if s.startswith(b"PREPARE ")}
+
+    def sql_of(statements):  # what each statement runs (EXECUTE by name: its PREPARE)
+        return [texts[s.split()[1].split(b"(")[0]] if s.startswith(b"EXECUTE ") else s
+                for s in statements]
+
+    for i in range(0, 36, 3):
+        first, insert, last = (sql_of(statements) for _, statements in round_trips[i:i + 3])
+        assert first[0] == b"BEGIN" and b"FROM properties" in first[-1]  # with the target
+        assert b"INSERT INTO alerts" in insert[-1]
+        assert last[-1] == b"COMMIT"                    # the audit entry and the event with it
+        assert any(b"INTO audit_log" in s for s in last)
+        assert any(b"INTO event_log" in s for s in last)
+    prepared: dict[int, list[bytes]] = {}
+    for connection, statements in round_trips:
+        for statement in statements:
+            if statement.startswith(b"PREPARE "):
+                prepared.setdefault(connection, []).append(statement.split()[1])
+    for names in prepared.values():  # never twice on one connection
+        assert len(names) == len(set(names))
+    # from the second request on a connection, statements run by name only
+    assert sum(len(n) for n in prepared.values()) < 12 * 4
+
+
+@pytest.fixture
+def refusing_audit(app):
+    """A trigger that makes the audit entry of every add-alert fail (the statement that
+    travels with COMMIT); removed afterwards."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            statements = [
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.action LIKE '%add-alert' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW "
+                "EXECUTE FUNCTION refuse_audit()"]
+            undo = ["DROP TRIGGER IF EXISTS refuse_audit ON audit_log",
+                    "DROP FUNCTION IF EXISTS refuse_audit()"]
+        else:
+            statements = ["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+                          "WHEN NEW.action LIKE '%add-alert' BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+            undo = ["DROP TRIGGER IF EXISTS refuse_audit"]
+        with db.engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+
+    def lift():
+        with app.app_context(), db.engine.begin() as connection:
+            for statement in undo:
+                connection.execute(text(statement))
+
+    yield lift
+    lift()
+
+
+def counts(app) -> tuple[int, int, int]:
+    with app.app_context():
+        found = tuple(db.session.scalar(select(func.count()).select_from(model))
+                      for model in (Alert, EventRecord, AuditEntry))
+        db.session.remove()
+        return found
+
+
+def test_a_statement_failing_with_the_commit_undoes_the_request(app, site, connect, backend,
+                                                                  refusing_audit):
+    owner = connect("owner")
+    before = counts(app)
+    for _ in range(6):  # more than one pooled connection meets the failure
+        answer = raise_alert(owner, site["p1"])
+        # (SQLite's RAISE(ABORT) is a constraint failure: "conflict")
+        error = expect_error(answer, "internal_error" if backend == "postgresql" else "conflict")
+        assert "refused" not in error["message"] and "INSERT" not in error["message"]
+    assert counts(app) == before  # no alert, no event, no audit entry
+    refusing_audit()
+    # Every connection that failed (some with a PREPARE in the failed round trip) serves
+    # the same query again.
+    ids = [expect(raise_alert(owner, site["p1"]), "success", "id")["id"] for _ in range(12)]
+    assert len(set(ids)) == 12
+    alerts, events, entries = counts(app)
+    assert (alerts, events, entries) == (before[0] + 12, before[1] + 12, before[2] + 12)
+
+
+def test_the_seal_stores_a_batch_with_one_update(app):
+    with app.app_context():
+        for n in range(seal.BATCH * 2 + 50):
+            audit.record("test-entry", actor="admin", detail={"n": n})
+        db.session.commit()
+        updates = []
+
+        def count(_conn, _cursor, statement, *_):
+            if statement.lstrip().upper().startswith("UPDATE AUDIT_LOG"):
+                updates.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            seal.seal_all()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert len(updates) == 3
+        ok, sealed, problem = seal.verify()
+        assert ok, problem
+        assert sealed >= seal.BATCH * 2 + 50
+        db.session.remove()
+
+
+def test_a_fan_out_with_nothing_to_send_leaves_the_database_alone(app, site, connect):
+    owner, admin = connect("owner"), connect("admin")
+    statements = []
+
+    def count(*_):
+        statements.append(1)
+
+    with app.app_context():
+        fanout.step()  # places its cursor
+        expect(raise_alert(owner, site["p1"]), "success")
+        fanout.step()  # nothing to send: moves past the alert, then idles
+        db.session.remove()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            for _ in range(5):
+                assert fanout.step() > 0
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        db.session.remove()
+    assert statements == []
+    # A webhook ends the idling at once: the next alert becomes a delivery.
+    expect(admin.call("add-webhook", url="https://hooks.example.net/x",
+                      events=["events.alerts"]), "success", "id")
+    expect(raise_alert(owner, site["p1"]), "success")
+    with app.app_context():
+        while fanout.step() == 0:
+            pass
+        from propsec.models import WebhookDelivery
+        assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+        db.session.remove()
+
+
+def test_a_statement_never_sent_prepares_nothing(app, backend):
+    if backend != "postgresql":
+        pytest.skip("statements are prepared on PostgreSQL only")
+    with app.app_context():
+        db.engine.dispose()  # one connection from here on: the next two take the same one
+        with sql.transaction(True) as tx:
+            audit.record("never-sent", actor="admin")  # waits for a round trip; none comes
+            first = id(tx._driver)
+        with sql.transaction(True) as tx:
+            audit.record("sent", actor="admin")
+            assert id(tx._driver) == first
+            tx.commit()
+        actions = db.session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.in_(["never-sent", "sent"]))).all()
+        assert actions == ["sent"]
+        db.session.remove()
