@@ -268,7 +268,8 @@ class _BatchingCursor(_Cursor):
     cursor opens the transaction itself: `BEGIN` travels with the first statement that
     needs an answer; statements whose answer nobody reads (the audit entry, the events,
     any INSERT without RETURNING) wait and travel with the next statement that does, or
-    with `COMMIT`. add-alert: 6 round trips → 3. The order of the statements is unchanged;
+    with `COMMIT`. add-alert: 6 round trips → 2 (its alert's id is reserved with the target:
+    `NewRow`). The order of the statements is unchanged;
     an error in a waiting statement surfaces at the next round trip (at the latest the
     commit), and the transaction is then rolled back as any failed one."""
 
@@ -442,6 +443,25 @@ def inserting(table, *columns: str, returning_id: bool = True) -> Prepared:
     statement = insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns})
     statement = statement.returning(table.c.id) if returning_id else statement.inline()
     return Prepared(statement)
+
+
+class NewRow:
+    """The INSERT of one row whose id the handler needs. When the request reserved that
+    table's next id with its target (the declaration's `reserves`, PostgreSQL only) the
+    INSERT names the id and needs no answer, so it travels with the next round trip;
+    otherwise it is INSERT ... RETURNING id."""
+
+    def __init__(self, table, *columns: str):
+        self.table = table
+        self._returning = inserting(table, *columns)
+        self._with_id = inserting(table, "id", *columns, returning_id=False)
+
+    def add(self, reserved: dict, **values) -> int:
+        new_id = reserved.pop(self.table.name, None)
+        if new_id is None:
+            return self._returning.scalar(in_transaction(), **values)
+        self._with_id.run(in_transaction(), id=new_id, **values)
+        return new_id
 
 
 class Held:

@@ -34,14 +34,13 @@ def round_trips(monkeypatch):
     return sent
 
 
-def test_add_alert_takes_three_round_trips_each_statement_prepared_once(
+def test_add_alert_takes_two_round_trips_each_statement_prepared_once(
         app, site, connect, backend, round_trips):
     if backend != "postgresql":
         pytest.skip("round trips are PostgreSQL's matter (SQLite runs inside the process)")
     owner = connect("owner")
-    for _ in range(12):
-        expect(raise_alert(owner, site["p1"]), "success", "id")
-    assert len(round_trips) == 36
+    ids = [expect(raise_alert(owner, site["p1"]), "success", "id")["id"] for _ in range(12)]
+    assert len(round_trips) == 24
     texts = {s.split()[1]: s for _, statements in round_trips for s in statements
              if s.startswith(b"PREPARE ")}
 
@@ -49,13 +48,15 @@ def test_add_alert_takes_three_round_trips_each_statement_prepared_once(
         return [texts[s.split()[1].split(b"(")[0]] if s.startswith(b"EXECUTE ") else s
                 for s in statements]
 
-    for i in range(0, 36, 3):
-        first, insert, last = (sql_of(statements) for _, statements in round_trips[i:i + 3])
-        assert first[0] == b"BEGIN" and b"FROM properties" in first[-1]  # with the target
-        assert b"INSERT INTO alerts" in insert[-1]
-        assert last[-1] == b"COMMIT"                    # the audit entry and the event with it
-        assert any(b"INTO audit_log" in s for s in last)
-        assert any(b"INTO event_log" in s for s in last)
+    for i in range(0, 24, 2):
+        first, last = (sql_of(statements) for _, statements in round_trips[i:i + 2])
+        # BEGIN with the target, which reserves the alert's id
+        assert first[0] == b"BEGIN" and b"FROM properties" in first[-1]
+        assert b"nextval('alerts_id_seq')" in first[-1]
+        # the alert, its audit entry and its event travel with the COMMIT
+        assert last[-1] == b"COMMIT"
+        for table in (b"alerts", b"audit_log", b"event_log"):
+            assert any(b"INSERT INTO " + table + b" " in s for s in last), table
     prepared: dict[int, list[bytes]] = {}
     for connection, statements in round_trips:
         for statement in statements:
@@ -65,6 +66,28 @@ def test_add_alert_takes_three_round_trips_each_statement_prepared_once(
         assert len(names) == len(set(names))
     # from the second request on a connection, statements run by name only
     assert sum(len(n) for n in prepared.values()) < 12 * 4
+    # the reserved ids are the alerts' ids, as the answers said
+    with app.app_context():
+        stored = db.session.scalars(select(Alert.id).order_by(Alert.id)).all()
+        db.session.remove()
+    assert stored == sorted(ids) and len(set(ids)) == 12
+
+
+def test_every_prepared_write_answers_with_the_id_it_stored(app, site, connect):
+    """add-visitor and add-auth-entry (whose ids are reserved on PostgreSQL) answer with
+    the ids of the rows they wrote, on either database."""
+    from propsec.models import AuthEntry, Visit
+    staff = connect("staff")
+    visit = expect(staff.call("add-visitor", propertyId=site["p1"], cameraId=site["camera"],
+                              userId="visitor-7"), "success", "id")
+    entry = expect(staff.call("add-auth-entry", propertyId=site["p1"], userId="stranger"),
+                   "success", "id", "alertId")
+    with app.app_context():
+        assert db.session.get(Visit, visit["id"]).user_id == "visitor-7"
+        assert db.session.get(AuthEntry, entry["id"]).user_id == "stranger"
+        alert = db.session.get(Alert, entry["alertId"])
+        assert (alert.user_id, alert.property_id) == ("stranger", site["p1"])
+        db.session.remove()
 
 
 @pytest.fixture

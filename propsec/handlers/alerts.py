@@ -51,16 +51,15 @@ class OpenAlertsQuery(Payload):
     minSeverity: Severity | None = None
 
 
-_NEW_ALERT = sql.inserting(Alert.__table__, "property_id", "user_id", "reason", "timestamp",
-                           "severity")
+_NEW_ALERT = sql.NewRow(Alert.__table__, "property_id", "user_id", "reason", "timestamp",
+                        "severity")
 
 
 def raise_alert(req, user_id: str, reason: str, severity: int = HIGH) -> int:
     """Store an open alert on the target property and announce it; add-auth-entry shares
     this. Returns the alert's id."""
-    alert_id = _NEW_ALERT.scalar(sql.in_transaction(), property_id=req.target.id,
-                                 user_id=user_id, reason=reason, timestamp=utcnow(),
-                                 severity=severity)
+    alert_id = _NEW_ALERT.add(req.reserved, property_id=req.target.id, user_id=user_id,
+                              reason=reason, timestamp=utcnow(), severity=severity)
     req.emit("events.alerts", req.target, propertyId=req.target.id, user=user_id,
              alertId=alert_id, reason=reason, severity=SEVERITIES[severity])
     return alert_id
@@ -95,7 +94,7 @@ def get_alerts(req, data: AlertsQuery):
 
 
 @websocket_query("add-alert", NewAlert, allow=Allow.OWNER, target="propertyId", mutates=True,
-                 emits=("events.alerts",), prepared=True)
+                 emits=("events.alerts",), prepared=True, reserves=(Alert.__table__,))
 def add_alert(req, data: NewAlert):
     alert_id = raise_alert(req, data.userId, data.reason, SEVERITIES.index(data.severity))
     return envelopes.success("alert raised", id=alert_id)

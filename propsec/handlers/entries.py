@@ -5,7 +5,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from .. import schedules, sql
-from ..models import AWAY, DISARMED, HOME, SEVERITIES, AllowedUser, AuthEntry
+from ..models import AWAY, DISARMED, HOME, SEVERITIES, Alert, AllowedUser, AuthEntry
 from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
@@ -16,7 +16,7 @@ from .alerts import AlertsQuery, newest_first, raise_alert
 _ALLOWED = sql.Prepared(select(AllowedUser.schedule, AllowedUser.valid_until).where(
     AllowedUser.property_id == bindparam("property_id"),
     AllowedUser.user_id == bindparam("user_id")))
-_NEW_ENTRY = sql.inserting(AuthEntry.__table__, "property_id", "user_id", "authorized", "timestamp")
+_NEW_ENTRY = sql.NewRow(AuthEntry.__table__, "property_id", "user_id", "authorized", "timestamp")
 # An unauthorized entry's alert is as severe as the property is armed (contract section 14).
 ENTRY_SEVERITY = {AWAY: SEVERITIES.index("critical"), HOME: SEVERITIES.index("high"),
                   DISARMED: SEVERITIES.index("medium")}
@@ -44,14 +44,15 @@ def get_auth_entries(req, data: AlertsQuery):
 
 
 @websocket_query("add-auth-entry", NewEntry, allow=Allow.STAFF, target="propertyId", mutates=True,
-                 emits=("events.auth-entries", "events.alerts"), prepared=True)
+                 emits=("events.auth-entries", "events.alerts"), prepared=True,
+                 reserves=(AuthEntry.__table__, Alert.__table__))
 def add_auth_entry(req, data: NewEntry):
     prop, now = req.target, utcnow()
     cursor = sql.in_transaction()
     refusal = entry_refusal(cursor, prop, data.userId, now)
     authorized = refusal is None
-    entry_id = _NEW_ENTRY.scalar(cursor, property_id=prop.id, user_id=data.userId,
-                                 authorized=authorized, timestamp=now)
+    entry_id = _NEW_ENTRY.add(req.reserved, property_id=prop.id, user_id=data.userId,
+                              authorized=authorized, timestamp=now)
     req.emit("events.auth-entries", prop, propertyId=prop.id, clientId=data.userId,
              authorized=authorized)
     extra = {} if authorized else {

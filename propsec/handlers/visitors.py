@@ -23,7 +23,7 @@ MAX_RANGE_DAYS = 365
 _CAMERA = sql.Prepared(select(Equipment.id).where(
     Equipment.id == bindparam("camera_id"), Equipment.property_id == bindparam("property_id"),
     Equipment.type_id == CAMERA))
-_NEW_VISIT = sql.inserting(Visit.__table__, "property_id", "camera_id", "user_id", "timestamp")
+_NEW_VISIT = sql.NewRow(Visit.__table__, "property_id", "camera_id", "user_id", "timestamp")
 
 
 class NewVisit(PropertyRef):
@@ -45,13 +45,14 @@ class DayRange(PropertyRef):
 
 
 @websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
-                 emits=("events.visits", "events.scanned", "events.alerts"), prepared=True)
+                 emits=("events.visits", "events.scanned", "events.alerts"), prepared=True,
+                 reserves=(Visit.__table__,))
 def add_visitor(req, data: NewVisit):
     cursor, now = sql.in_transaction(), utcnow()
     if _CAMERA.first(cursor, camera_id=data.cameraId, property_id=req.target.id) is None:
         raise ValidationFailed.on("cameraId", "is not a camera of this property")
-    visit_id = _NEW_VISIT.scalar(cursor, property_id=req.target.id, camera_id=data.cameraId,
-                                 user_id=data.userId, timestamp=now)
+    visit_id = _NEW_VISIT.add(req.reserved, property_id=req.target.id, camera_id=data.cameraId,
+                              user_id=data.userId, timestamp=now)
     req.emit("events.visits", req.target, propertyId=req.target.id, clientId=data.userId)
     req.emit("events.scanned", req.target, propertyId=req.target.id, clientId=data.userId,
              cameraId=data.cameraId)

@@ -48,6 +48,8 @@ class Request:
     # Work to do once the transaction has committed (and only then), e.g. cutting the
     # connections of a revoked token.
     on_commit: list = field(default_factory=list)
+    # Ids reserved with the target (the declaration's `reserves`), by table name.
+    reserved: dict = field(default_factory=dict)
 
     def after_commit(self, work) -> None:
         self.on_commit.append(work)
@@ -72,12 +74,15 @@ def validate(decl: Declaration, payload) -> Payload:
         raise ValidationFailed(fields) from None
 
 
-def load_target(decl: Declaration, user: Principal, data: Payload) -> PropertyShape | None:
+def load_target(decl: Declaration, request: Request, data: Payload) -> PropertyShape | None:
     property_id = decl.target_id(data)
     if property_id is None:
         return None
-    prop = (targets.in_transaction(property_id, for_update=decl.lock) if decl.mutates
-            else targets.snapshot(property_id))
+    user = request.user
+    if decl.mutates:
+        prop, request.reserved = targets.in_transaction(property_id, decl.lock, decl.reserves)
+    else:
+        prop = targets.snapshot(property_id)
     if prop is None:
         raise NotFound(f"property {property_id} not found")
     check_owner(decl.allow, user, prop.owner_id)
@@ -98,7 +103,7 @@ def run(decl: Declaration, request: Request, payload) -> dict:
         # last used): nothing happened, so the request runs once more on a fresh one.
         if not (exc.connection_invalidated and not request.settled):
             raise
-        request.target, request.pending, request.on_commit = None, [], []
+        request.target, request.pending, request.on_commit, request.reserved = None, [], [], {}
         envelope = transaction(decl, request, data)
     if request.pending:
         pipeline().committed()
@@ -111,7 +116,7 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
     serialize = decl.mutates and db.engine.dialect.name == "sqlite"
     with _SQLITE_WRITER if serialize else nullcontext(), sql.transaction(decl.prepared) as tx:
-        request.target = load_target(decl, request.user, data)
+        request.target = load_target(decl, request, data)
         envelope = decl.handler(request, data)
         if decl.mutates:
             audit.for_query(request.action or decl.name, request.user.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal_column, select
 
 from .. import sql
 from ..models import Property
@@ -51,9 +51,37 @@ def snapshot(property_id: int) -> PropertySnapshot | None:
     return None if row is None else PropertySnapshot(*row)
 
 
-def in_transaction(property_id: int, for_update: bool) -> PropertySnapshot | None:
-    """A changing query's target, read in its transaction (row-locked when `for_update`).
-    Handlers change a property with UPDATE statements, not through this copy."""
-    read = _READ_FOR_UPDATE if for_update else _READ
-    row = read.first(sql.in_transaction(), property_id=property_id)
-    return None if row is None else PropertySnapshot(*row)
+def in_transaction(property_id: int, for_update: bool,
+                   reserves: tuple = ()) -> tuple[PropertySnapshot | None, dict[str, int]]:
+    """A changing query's target, read in its transaction (row-locked when `for_update`),
+    and on PostgreSQL the next id of each table in `reserves` (by table name), taken in the
+    same statement. Handlers change a property with UPDATE statements, not through this
+    copy."""
+    cursor = sql.in_transaction()
+    if not reserves or cursor.engine.dialect.name != "postgresql":
+        row = (_READ_FOR_UPDATE if for_update else _READ).first(cursor, property_id=property_id)
+        return (None if row is None else PropertySnapshot(*row)), {}
+    row = _reserving(for_update, reserves).first(cursor, property_id=property_id)
+    if row is None:
+        return None, {}
+    width = len(_FIELDS)
+    return PropertySnapshot(*row[:width]), {t.name: new_id for t, new_id in
+                                            zip(reserves, row[width:])}
+
+
+_FIELDS = fields(PropertySnapshot)
+_RESERVING: dict[tuple, Prepared] = {}
+
+
+def _reserving(for_update: bool, reserves: tuple) -> Prepared:
+    """The target's SELECT with `nextval` of each table's id sequence (PostgreSQL's
+    `<table>_id_seq`, as its serial columns name them) beside the columns. No row, no id
+    taken."""
+    key = (for_update, tuple(t.name for t in reserves))
+    found = _RESERVING.get(key)
+    if found is None:
+        statement = _SNAPSHOT.add_columns(*(literal_column(f"nextval('{t.name}_id_seq')")
+                                            for t in reserves))
+        found = _RESERVING[key] = Prepared(statement.with_for_update() if for_update
+                                           else statement)
+    return found
