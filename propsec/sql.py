@@ -33,6 +33,7 @@ import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from sqlalchemy import Integer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -47,7 +48,9 @@ class _Compiled:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
-        self.server = _ServerStatement(self.sql) if dialect.driver == "psycopg2" else None
+        self.server = (_ServerStatement(self.sql, {name: bind.type for name, bind in
+                                                   compiled.binds.items()})
+                       if dialect.driver == "psycopg2" else None)
         processors = compiled._bind_processors
         names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
         self.positional = dialect.positional
@@ -88,7 +91,7 @@ class _ServerStatement:
     EXECUTE with the values): parsed, analysed and planned once per connection instead of at
     every execution. psycopg2 speaks the simple query protocol, so this is done in SQL."""
 
-    def __init__(self, sql: str):
+    def __init__(self, sql: str, types: dict):
         self.name = f"propsec_{next(_SERVER_NAMES)}"
         order: list[str] = []
 
@@ -99,7 +102,14 @@ class _ServerStatement:
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
 
-        self.prepare = f"PREPARE {self.name} AS {_PYFORMAT.sub(number, sql)}".encode()
+        text = _PYFORMAT.sub(number, sql)
+        # Integers are declared bigint: inferred from an int4 column, a parameter would turn
+        # an id beyond 2**31 (valid input, answered "not found") into an out-of-range error.
+        # The rest is inferred from the statement, as for a literal.
+        declared = ", ".join("bigint" if isinstance(types.get(n), Integer) else "unknown"
+                             for n in order)
+        signature = f" ({declared})" if order else ""
+        self.prepare = f"PREPARE {self.name}{signature} AS {text}".encode()
         arguments = ", ".join(f"%({name})s" for name in order)
         self.execute = f"EXECUTE {self.name}({arguments})" if order else f"EXECUTE {self.name}"
 
@@ -161,18 +171,19 @@ class _OnServer:
     def statements(self, cursor, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
         """The SQL that runs `compiled` once per parameter set in `rows` on this connection,
         and the names it prepares."""
+        server = compiled.server
+        runs = [cursor.mogrify(server.execute, params) for params in rows]  # (may raise)
         out: list[bytes] = []
         if self.unsure:
             out.append(b"DEALLOCATE ALL")
             self.names.clear()
             self.unsure = False
-        server, new = compiled.server, []
+        new = []
         if server.name not in self.names:
             out.append(server.prepare)
             self.names.add(server.name)
             new.append(server.name)
-        out.extend(cursor.mogrify(server.execute, params) for params in rows)
-        return out, new
+        return out + runs, new
 
 
 class _Cursor:
@@ -312,8 +323,10 @@ class _BatchingCursor(_Cursor):
 
     def rollback(self) -> None:
         """End whatever was begun and not committed (also a transaction a failed statement
-        left aborted). Statements never sent prepared nothing."""
+        left aborted). Statements never sent prepared (and deallocated) nothing."""
         self._server.names.difference_update(self._waiting_names)
+        if b"DEALLOCATE ALL" in self._waiting:
+            self._server.unsure = True  # still to be done
         self._waiting, self._waiting_names = [], []
         if self.begun:
             self.begun = False

@@ -219,3 +219,26 @@ def test_a_statement_never_sent_prepares_nothing(app, backend):
             AuditEntry.action.in_(["never-sent", "sent"]))).all()
         assert actions == ["sent"]
         db.session.remove()
+
+
+def test_a_deallocation_never_sent_is_done_later(app, backend):
+    """After a failed round trip the connection owes a DEALLOCATE ALL; if the transaction
+    that was to carry it ends unsent, the next one still carries it."""
+    if backend != "postgresql":
+        pytest.skip("statements are prepared on PostgreSQL only")
+    with app.app_context():
+        db.engine.dispose()
+        with sql.transaction(True) as tx:
+            audit.record("first", actor="admin")
+            tx.commit()
+            sql._OnServer.of(tx._pooled.info).unsure = True  # as after a failed round trip
+        with sql.transaction(True) as tx:
+            audit.record("never-sent", actor="admin")  # DEALLOCATE ALL waits with it
+        with sql.transaction(True) as tx:
+            audit.record("sent", actor="admin")
+            tx.commit()
+        actions = db.session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.in_(["first", "never-sent", "sent"]))
+            .order_by(AuditEntry.id)).all()
+        assert actions == ["first", "sent"]
+        db.session.remove()

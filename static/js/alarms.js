@@ -28,6 +28,11 @@ export function severityBadge(severity) {
   return h("span", { class: "sev-badge", dataset: { severity } }, SEVERITY_LABELS[severity] || severity);
 }
 
+// Forms a user has open on an alert, and what they typed, by alert id: the controls are
+// drawn again whenever an event about the property arrives, and that must not close a
+// half-written resolution note (or lose it) under the user's hands.
+const DRAFTS = new Map(); // alertId -> { form: "resolve" | "assign", text }
+
 /**
  * The action row of one unresolved alert: acknowledge (while open; owners see it
  * disabled, only security staff may), and for staff and admins assign and resolve,
@@ -61,14 +66,24 @@ export function alertControls(alert, ctx) {
     for (const b of row.querySelectorAll("[aria-expanded]")) b.setAttribute("aria-expanded", "false");
     form.hidden = !opening;
     btn.setAttribute("aria-expanded", String(opening));
-    if (opening) focus.focus();
+    if (opening) {
+      DRAFTS.set(alert.id, { form: form.dataset.form, text: focus.value ?? "" });
+      focus.focus();
+    } else {
+      DRAFTS.delete(alert.id);
+    }
   };
+  const keep = (field) => field.addEventListener("input", () => {
+    const draft = DRAFTS.get(alert.id);
+    if (draft) draft.text = field.value;
+  });
 
   // resolve with a note (required: what happened is the record)
   const note = h("textarea", { name: "note", rows: "2", maxlength: "2000", required: true, placeholder: "What happened? (required)", "aria-label": "Resolution note" });
   const confirm = h("button", { type: "submit", class: "btn btn-small btn-ok", dataset: { action: "confirm-resolve" } }, "Resolve");
   const cancel = h("button", { type: "button", class: "btn btn-small btn-light" }, "Cancel");
-  const resolveForm = h("form", { class: "alarm-form resolve-form", hidden: true }, note, h("div", { class: "row" }, confirm, cancel));
+  const resolveForm = h("form", { class: "alarm-form resolve-form", hidden: true, dataset: { form: "resolve" } }, note, h("div", { class: "row" }, confirm, cancel));
+  keep(note);
   resolveForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = note.value.trim();
@@ -76,7 +91,7 @@ export function alertControls(alert, ctx) {
       note.focus();
       return;
     }
-    send(confirm, "resolve-alert", { note: text });
+    send(confirm, "resolve-alert", { note: text }, () => DRAFTS.delete(alert.id));
   });
   cancel.addEventListener("click", () => open(resolve, resolveForm, resolve));
   resolve.addEventListener("click", () => open(resolve, resolveForm, note));
@@ -85,7 +100,8 @@ export function alertControls(alert, ctx) {
   const who = h("input", { type: "text", name: "assignee", placeholder: "User id", "aria-label": "Assign to (user id)", autocomplete: "off", value: alert.assignee || "" });
   const toMe = h("button", { type: "button", class: "btn btn-small", dataset: { action: "assign-me" } }, "To me");
   const assignBtn = h("button", { type: "submit", class: "btn btn-small btn-light", dataset: { action: "confirm-assign" } }, "Assign");
-  const assignForm = h("form", { class: "alarm-form assign-form", hidden: true }, h("div", { class: "row" }, who, assignBtn, toMe));
+  const assignForm = h("form", { class: "alarm-form assign-form", hidden: true, dataset: { form: "assign" } }, h("div", { class: "row" }, who, assignBtn, toMe));
+  keep(who);
   assignForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (who.value.trim()) send(assignBtn, "assign-alert", { userId: who.value.trim() }, () => open(assign, assignForm, assign));
@@ -93,6 +109,18 @@ export function alertControls(alert, ctx) {
   toMe.addEventListener("click", () => send(toMe, "assign-alert", { userId: ctx.userId }, () => open(assign, assignForm, assign)));
   assign.addEventListener("click", () => open(assign, assignForm, who));
   forms.append(resolveForm, assignForm);
+
+  // drawn again while a form was open: open it again, with what was typed
+  const draft = DRAFTS.get(alert.id);
+  if (draft) {
+    const [btn, form, field] = draft.form === "assign" ? [assign, assignForm, who] : [resolve, resolveForm, note];
+    form.hidden = false;
+    btn.setAttribute("aria-expanded", "true");
+    field.value = draft.text;
+    // the old field was focused and is about to leave the page: keep typing in this one
+    const typing = document.activeElement && document.activeElement.closest?.(`.alarm-form[data-form="${draft.form}"]`);
+    if (typing) setTimeout(() => { if (!document.activeElement || document.activeElement === document.body) field.focus(); }, 0);
+  }
   return wrap;
 }
 

@@ -352,3 +352,30 @@ def test_a_fresh_demo_database_shows_its_seeded_alerts_on_the_map_and_in_the_fee
         ctx.close()
     finally:
         server.stop()
+
+
+
+def test_a_half_written_resolution_note_survives_new_events(site, open_page, staff_api):
+    page = open_page("staff1")
+    pid = active(site, 4)
+    alert = staff_api.ok("add-alert", propertyId=pid, userId="owner1", reason="smoke",
+                         severity="high")["id"]
+    page.wait_for_selector(f'#alert-queue > [data-alert-id="{alert}"]', timeout=3000)
+    page.locator('#event-feed > [data-event="events.alerts"]').first.click()
+    page.wait_for_selector(f'#property-panel[data-property-id="{pid}"]')
+    item = f'#property-panel [data-alert-id="{alert}"]'
+    page.click(f"{item} [data-action=resolve]")
+    page.fill(f"{item} textarea[name=note]", "fire brigade on the way")
+    # more alerts on the property: the panel is drawn again while the note is being written
+    for n in range(3):
+        staff_api.ok("add-alert", propertyId=pid, userId="owner1", reason=f"smoke {n}")
+    page.wait_for_function(
+        """n => document.querySelectorAll('#event-feed > [data-event="events.alerts"]').length >= n""",
+        arg=4)
+    page.wait_for_timeout(500)
+    note = page.locator(f"{item} textarea[name=note]")
+    expect(note).to_be_visible()
+    expect(note).to_have_value("fire brigade on the way")
+    page.click(f"{item} [data-action=confirm-resolve]")
+    page.wait_for_selector(f'#alert-queue > [data-alert-id="{alert}"]', state="detached", timeout=3000)
+    assert not page.errors, page.errors
