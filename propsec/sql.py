@@ -206,55 +206,53 @@ class _Cursor:
                                   hide_parameters=True, dialect=dialect,
                                   connection_invalidated=lost) from None
 
-    def _on_server(self, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
+    @contextmanager
+    def _dbapi_cursor(self, sql: str, on_error=None):
+        """A DBAPI cursor for one call; the driver's errors come out as SQLAlchemy's (after
+        `on_error`, if given)."""
         try:
             cursor = self._connection.cursor()
             try:
-                return self._server.statements(cursor, compiled, rows)
+                yield cursor
             finally:
                 cursor.close()
         except self.engine.dialect.loaded_dbapi.Error as exc:
-            self._fail(compiled.sql, exc)
+            if on_error is not None:
+                on_error()
+            self._fail(sql, exc)
+
+    def _on_server(self, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
+        with self._dbapi_cursor(compiled.sql) as cursor:
+            return self._server.statements(cursor, compiled, rows)
+
+    def _unsure(self) -> None:
+        self._server.unsure = True
 
     def _round_trip(self, statements: list[bytes], fetch: bool, sql: str) -> list:
         """Send the statements as one query string; the rows of the last one if `fetch`."""
-        try:
-            cursor = self._connection.cursor()
-            try:
-                cursor.execute(b";".join(statements))
-                return cursor.fetchall() if fetch else []
-            finally:
-                cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            if self._server is not None:
-                self._server.unsure = True
-            self._fail(sql, exc)
+        with self._dbapi_cursor(sql, self._unsure) as cursor:
+            cursor.execute(b";".join(statements))
+            return cursor.fetchall() if fetch else []
 
     def run(self, compiled: _Compiled, params, fetch: bool) -> list:
         if self._server is not None:
             return self._round_trip(self._on_server(compiled, [params])[0], fetch, compiled.sql)
-        try:
-            cursor = self._connection.cursor()
-            try:
-                cursor.execute(compiled.sql, params)
-                return cursor.fetchall() if fetch else []
-            finally:
-                cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            self._fail(compiled.sql, exc)
+        with self._dbapi_cursor(compiled.sql) as cursor:
+            cursor.execute(compiled.sql, params)
+            return cursor.fetchall() if fetch else []
 
     def run_many(self, compiled: _Compiled, params: list) -> None:
         if self._server is not None:  # one round trip for them all
             self._round_trip(self._on_server(compiled, params)[0], False, compiled.sql)
             return
+        with self._dbapi_cursor(compiled.sql) as cursor:
+            cursor.executemany(compiled.sql, params)
+
+    def commit(self) -> None:
         try:
-            cursor = self._connection.cursor()
-            try:
-                cursor.executemany(compiled.sql, params)
-            finally:
-                cursor.close()
+            self._connection.commit()
         except self.engine.dialect.loaded_dbapi.Error as exc:
-            self._fail(compiled.sql, exc)
+            self._fail("COMMIT", exc)
 
 
 def _lost_everywhere(engine: Engine, pooled, invalidate):
@@ -354,13 +352,7 @@ class OwnTransaction:
             # A `prepared` handler that opened the ORM session would have split its work
             # over two transactions: a bug, refused before anything is committed.
             raise RuntimeError("a prepared query used the ORM session")
-        if isinstance(self.cursor, _BatchingCursor):
-            self.cursor.commit()
-            return
-        try:
-            self._driver.commit()
-        except self.cursor.engine.dialect.loaded_dbapi.Error as exc:
-            self.cursor._fail("COMMIT", exc)
+        self.cursor.commit()
 
     def close(self) -> None:
         """Back to the pool, which rolls back whatever was not committed."""

@@ -9,7 +9,7 @@ the hashes with one UPDATE and moves the cursor. Any process may do it; each ent
 once, in order."""
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from ..background import Worker, cursors
 from ..pipeline import log as event_log
@@ -28,33 +28,19 @@ _SET_HASHES = text("UPDATE audit_log SET hash = h.hash FROM unnest(CAST(:ids AS 
                    "CAST(:hashes AS text[])) AS h(id, hash) WHERE audit_log.id = h.id")
 
 
-def _final(query):
-    """Only entries no smaller id can join later (the event log's horizon, pipeline/log.py)."""
-    horizon = event_log.horizon(db.engine.dialect.name)
-    return query if horizon is None else query.where(AuditEntry.id < horizon)
-
-
-def _pending() -> bool:
-    """Anything final past the cursor? Asked without a lock, so an idle step takes no
-    transaction id (an open one would hold back the event horizon of the whole cluster)."""
-    last = select(LogCursor.last_id).where(LogCursor.name == CURSOR).scalar_subquery()
-    query = _final(select(AuditEntry.id).where(AuditEntry.id > func.coalesce(last, 0)))
-    found = db.session.scalar(query.limit(1)) is not None
-    db.session.rollback()
-    return found
-
-
 def _chain_next() -> tuple[int, list[dict]] | None:
     """Read the next final unsealed entries and chain them, without taking a lock or a
-    transaction id: (the cursor they follow, the hashes to store), or None."""
+    transaction id (an idle step must not hold back the event horizon of the whole
+    cluster): (the cursor they follow, the hashes to store), or None."""
     last_id = db.session.scalar(select(LogCursor.last_id).where(LogCursor.name == CURSOR)) or 0
-    rows = _final(select(_TABLE).where(_TABLE.c.id > last_id))
+    rows = event_log.final_only(select(_TABLE).where(_TABLE.c.id > last_id), _TABLE.c.id)
     entries = db.session.execute(rows.order_by(_TABLE.c.id).limit(BATCH)).all()
+    if not entries:
+        db.session.rollback()
+        return None
     previous = (db.session.scalar(select(_TABLE.c.hash).where(_TABLE.c.id == last_id))
                 if last_id else None) or ZERO
     db.session.rollback()
-    if not entries:
-        return None
     hashes = []
     for entry in entries:
         previous = chained(previous, as_wire(entry))
@@ -67,8 +53,6 @@ def step() -> float | None:
     move the cursor, commit): while it runs it holds back the event horizon of the whole
     cluster, so the hashing happens before it, and a cursor that moved meanwhile (another
     process sealed) makes this step start over."""
-    if not _pending():
-        return None
     work = _chain_next()
     if work is None:
         return None

@@ -46,7 +46,6 @@ def _pending() -> bool | None:
 
 
 _IDLE_ADVANCE_SECONDS = 5.0
-_last_idle_advance = {"at": 0.0}
 # With no active webhook and no mail server, events call for no work: the fan-out then looks
 # again only once a second instead of at every commit (three reads each time: a tenth of a
 # server's CPU under a write load). A webhook added in this process ends the quiet at once
@@ -55,12 +54,15 @@ _last_idle_advance = {"at": 0.0}
 QUIET_SECONDS = 1.0
 
 
-def _quiet() -> dict:
-    return current_app.extensions.setdefault("propsec_fanout_quiet", {"until": 0.0})
+def _idle() -> dict:
+    """This app's idling: until when it looks no further, and when it last moved the cursor
+    with nothing to send."""
+    return current_app.extensions.setdefault("propsec_fanout_idle",
+                                             {"quiet_until": 0.0, "advanced_at": 0.0})
 
 
 def listen_again() -> None:
-    _quiet()["until"] = 0.0
+    _idle()["quiet_until"] = 0.0
 
 
 def _nothing_to_send() -> bool:
@@ -71,21 +73,21 @@ def _nothing_to_send() -> bool:
 
 
 def step() -> float | None:
-    now, quiet = time.monotonic(), _quiet()
-    if now < quiet["until"]:
-        return quiet["until"] - now
+    now, idle = time.monotonic(), _idle()
+    if now < idle["quiet_until"]:
+        return idle["quiet_until"] - now
     pending = _pending()
     if pending is False:
         return None
     if pending is not None and _nothing_to_send():
-        quiet["until"] = now + QUIET_SECONDS
+        idle["quiet_until"] = now + QUIET_SECONDS
         # Still move the cursor past what was read (a webhook added later must not hear of
         # older events), but only every few seconds: each move is a write, and a writing
         # transaction holds back the cluster's event horizon while it lasts.
-        if time.monotonic() - _last_idle_advance["at"] < _IDLE_ADVANCE_SECONDS:
+        if now - idle["advanced_at"] < _IDLE_ADVANCE_SECONDS:
             db.session.rollback()
             return None
-        _last_idle_advance["at"] = time.monotonic()
+        idle["advanced_at"] = now
     # (a first start notifies from now on, not about the whole history)
     cursor, _ = cursors.claim(CURSOR, lambda: event_log.final_max(sql.in_transaction()))
     if cursor is None:

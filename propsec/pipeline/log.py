@@ -53,9 +53,10 @@ class LogRow(NamedTuple):
     created_at: datetime
 
 
-def horizon(dialect_name: str):
-    """What a row's id must stay below to be final: None on SQLite (every committed row is)."""
-    return _PG_HORIZON if dialect_name == "postgresql" else None
+def final_only(query: Select, column) -> Select:
+    """`query` limited to final rows: `column` (an id from `propsec_next_event_id()`) below
+    the horizon on PostgreSQL; unchanged on SQLite, where every committed row is final."""
+    return query.where(column < _PG_HORIZON) if db.engine.dialect.name == "postgresql" else query
 
 
 def append(pending) -> None:
@@ -101,9 +102,7 @@ def history(user, since: int, limit: int, event: str | None, all_name: str,
     if upto is not None:
         query = query.where(_T.c.id <= upto)
     else:
-        below = horizon(db.engine.dialect.name)
-        if below is not None:
-            query = query.where(_T.c.id < below)
+        query = final_only(query, _T.c.id)
     query = named(event, all_name, visible_to(user, query))
     return list(db.session.execute(query.order_by(_T.c.id).limit(limit)))
 
