@@ -201,7 +201,10 @@ class _InOrderEngineIOClient(engineio.Client):
         return super()._trigger_event(event, *args, **kwargs)
 
 
-class _SocketIOClient(socketio.Client):
+class InOrderSocketIOClient(socketio.Client):
+    """``socketio.Client`` whose handlers see packets in the order they arrived (the SDK's
+    transport; also what tests and tools that check event order should connect with)."""
+
     def _engineio_client_class(self):
         return _InOrderEngineIOClient
 
@@ -265,7 +268,7 @@ class PropsecClient:
         self.reconnects = 0  #: how many times the connection was re-established
         self.user: dict | None = None  #: {id, fullName, role} after connect, if known
         sio_options.setdefault("handle_sigint", False)
-        self._sio = _SocketIOClient(reconnection=reconnection, **sio_options)
+        self._sio = InOrderSocketIOClient(reconnection=reconnection, **sio_options)
         self._lock = threading.RLock()  # guards subscriptions and pending requests
         self._emit_lock = threading.Lock()
         self._connected = threading.Event()

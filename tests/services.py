@@ -30,6 +30,8 @@ import pytest
 import requests
 import socketio
 
+from propsec.client import InOrderSocketIOClient
+
 from live import LiveServer
 from receivers import Waiting
 
@@ -200,7 +202,9 @@ def cluster(tmp: Path, purpose: str, users: dict[str, str], count: int = 2, *ext
 # --- clients --------------------------------------------------------------------------------------
 
 def connect(url: str, token: str, transports=("websocket",), **options) -> socketio.Client:
-    client = socketio.Client(reconnection=False, **options)
+    # The stock client runs every received message on a thread of its own, so two events may
+    # reach a recorder swapped; the SDK's transport keeps arrival order.
+    client = InOrderSocketIOClient(reconnection=False, **options)
     client.connect(url, namespaces=[NS], transports=list(transports), auth={"token": token},
                    wait_timeout=20)
     return client

@@ -20,6 +20,8 @@ import requests
 import socketio
 from requests.adapters import HTTPAdapter
 
+from propsec.client import InOrderSocketIOClient
+
 from live import ROOT, free_port
 from services import NS, Recorder, call, cluster, ok, require_nginx
 
@@ -154,7 +156,7 @@ def connect_from(proxy: Nginx, source: str, transport: str, token: str,
         sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=10,
                                         source_address=(source, 0))
         options["websocket_extra_options"] = {"socket": sock, "origin": origin}
-    client = socketio.Client(reconnection=False, **options)
+    client = InOrderSocketIOClient(reconnection=False, **options)
     client.connect(proxy.url, namespaces=[NS], transports=[transport], auth={"token": token},
                    headers=headers, wait_timeout=20)
     client.source = source
