@@ -86,6 +86,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_cli(app)
     from .protocol.capacity import FullGate, without_compression
     without_compression(socketio.server)
+    if socketio.server.eio.async_mode == "eventlet":
+        from .protocol import unmasking
+        unmasking.install()
     app.wsgi_app = FullGate(app.wsgi_app, "/socket.io",
                             lambda: len(socketio.server.eio.sockets),
                             lambda: app.config["PROPSEC_MAX_CONNECTIONS"])

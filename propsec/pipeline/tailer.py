@@ -75,13 +75,19 @@ class Tailer:
             metrics.events.labels(row.name).inc()
             metrics.delivery_lag.observe(max(0.0, time.time() - row.created_at.replace(
                 tzinfo=timezone.utc).timestamp()))
-            payload = wire_payload(row)
             server = socketio.server
-            server.emit(row.name, payload, to=rooms(row.name, row.owner_id),
-                        namespace=NAMESPACE, ignore_queue=True)
-            payload["event"] = row.name
-            server.emit(ALL, payload, to=rooms(ALL, row.owner_id), namespace=NAMESPACE,
-                        ignore_queue=True)
+            occupied = server.manager.rooms.get(NAMESPACE, {})
+            payload = None
+            for name in (row.name, ALL):
+                # An emit encodes its packet before it looks for recipients: skip rooms
+                # nobody is in (most events have no `events.<name>` subscriber, or none on
+                # this process).
+                to = [r for r in rooms(name, row.owner_id) if occupied.get(r)]
+                if to:
+                    payload = payload or wire_payload(row)
+                    if name == ALL:
+                        payload = {**payload, "event": row.name}
+                    server.emit(name, payload, to=to, namespace=NAMESPACE, ignore_queue=True)
         except Exception as exc:  # noqa: BLE001 - one row must not stop the pipeline
             logger.error("event %s could not be pushed (%s); skipped", row.id,
                          type(exc).__name__)
