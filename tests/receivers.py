@@ -24,7 +24,7 @@ class Receiver(Waiting):
     """Records every POST (headers and exact body); answers with the statuses in `script`
     in turn (then `default`)."""
 
-    def __init__(self, default: int = 200):
+    def __init__(self, default: int = 200, host: str = "127.0.0.1", port: int = 0):
         self.requests: list[dict] = []
         self.script: list[int] = []
         self.default = default
@@ -46,8 +46,9 @@ class Receiver(Waiting):
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}/hook"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -3,8 +3,11 @@ in-process on every configured database. Sending is tested against real servers 
 test_notification_delivery.py."""
 from __future__ import annotations
 
+import socket
+
 import pytest
 from helpers import expect, expect_error
+from receivers import Receiver
 from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 from sqlalchemy import select
 
@@ -100,17 +103,67 @@ def test_owners_may_not_point_at_private_addresses(app, clients, site, url):
            "success")
 
 
+class FlippingResolver:
+    """Stands in for DNS for one name: answers `first` to the first `flip_after` lookups and
+    `later` to the rest (a rebinding attacker's name); other names resolve as usual."""
+
+    def __init__(self, monkeypatch, name: str, first: str, later: str, flip_after: int = 1):
+        self.name, self.lookups = name, 0
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host != self.name:
+                return real(host, port, *args, **kwargs)
+            address = first if self.lookups < flip_after else later
+            self.lookups += 1
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 def test_a_name_that_does_not_resolve_yet_is_accepted_and_checked_again_at_send(clients, site, monkeypatch):
     owner = clients["owner"]
     url = "http://not-yet.invalid/hook"
     expect(owner.call("add-webhook", url=url, events=["events.alerts"], propertyId=site["p1"]),
            "success")
     # later it resolves to loopback: the send is refused before any connection is made
-    monkeypatch.setattr(addresses, "resolve", lambda host, port: ["127.0.0.1"])
+    FlippingResolver(monkeypatch, "not-yet.invalid", "127.0.0.1", "127.0.0.1")
     from propsec.notify import webhooks
 
     status, error = webhooks.send(url, "s3cret", b"{}", "events.alerts", 1, guarded=True)
-    assert status is None and error.startswith("refused")
+    assert status is None and error.startswith("refused") and "127.0.0.1" in error
+
+
+def test_a_name_rebound_to_a_private_address_gets_nothing_sent_to_it(monkeypatch):
+    """The address checked is the address connected to: a name that passes the check and
+    resolves to a private address a moment later (DNS rebinding) receives no request. Here
+    127.0.0.2 plays a public receiver and 127.0.0.1 a private one on the same port."""
+    from propsec.notify import webhooks
+
+    public = Receiver(host="127.0.0.2")
+    private = Receiver(host="127.0.0.1", port=public.port)
+    really_forbidden = addresses.forbidden_ip
+    monkeypatch.setattr(addresses, "forbidden_ip",
+                        lambda a: a != "127.0.0.2" and really_forbidden(a))
+    try:
+        name = "rebinding.example"
+        resolver = FlippingResolver(monkeypatch, name, "127.0.0.2", "127.0.0.1", flip_after=2)
+        url = f"http://{name}:{public.port}/hook"
+        addresses.check(url)  # what add-webhook does: the first answer is a public address
+        # the first send's lookup still answers the public address; every later one, private
+        status, error = webhooks.send(url, "s3cret", b'{"n":1}', "events.alerts", 1, guarded=True)
+        assert (status, error) == (200, None)
+        assert [r["headers"]["Host"] for r in public.requests] == [f"{name}:{public.port}"]
+        status, error = webhooks.send(url, "s3cret", b'{"n":2}', "events.alerts", 2, guarded=True)
+        assert status is None and error.startswith("refused") and "127.0.0.1" in error
+        assert resolver.lookups == 3
+        assert private.requests == [] and len(public.requests) == 1
+        # staff webhooks (not guarded) may reach private addresses
+        status, error = webhooks.send(url, "s3cret", b'{"n":3}', "events.alerts", 3, guarded=False)
+        assert (status, error) == (200, None) and len(private.requests) == 1
+    finally:
+        public.close()
+        private.close()
 
 
 def test_webhooks_are_their_creators_own_and_admins_see_all(clients, site):

@@ -1,6 +1,8 @@
 """Where an owner's webhook may not go: loopback, private, link-local and other special
-addresses (server-side request forgery). Checked at add-webhook and again before each send,
-since a name may resolve elsewhere later (DNS rebinding)."""
+addresses (server-side request forgery). Checked at add-webhook (`check`), and enforced at
+every send by the connect itself (`connect_allowed`): the address checked is the address
+connected to, so a name that resolves to a public address for the check and to a private
+one a moment later (DNS rebinding) gets nothing sent to it."""
 from __future__ import annotations
 
 import ipaddress
@@ -49,6 +51,35 @@ def resolve(host: str, port: int) -> list[str]:
         return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
     except (socket.gaierror, UnicodeError, OSError):
         return []
+
+
+def connect_allowed(host: str, port: int, timeout=None, source_address=None,
+                    socket_options=None) -> socket.socket:
+    """A TCP connection to the first of `host`'s addresses that an owner's webhook may
+    reach. `Refused` when every address it resolves to is forbidden; the last connect
+    error when none of the allowed ones answers; `socket.gaierror` when it does not
+    resolve."""
+    refused, error = [], None
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        if forbidden_ip(sockaddr[0]):
+            refused.append(sockaddr[0])
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    if error is not None:
+        raise error
+    raise Refused(f"must not point at a loopback, private or link-local address ({refused[0]})")
 
 
 def check(url: str) -> None:

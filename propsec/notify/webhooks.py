@@ -14,6 +14,9 @@ import socket
 from datetime import timedelta
 
 import requests
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from flask import current_app
 from sqlalchemy import exists, or_, select, update
 
@@ -34,19 +37,68 @@ MAX_BODY_READ = 64 * 1024
 PER_LEASE = 100  # deliveries one task sends before giving the webhook back
 MAX_TASKS = 8
 
-_session = None
+_sessions: dict[bool, requests.Session] = {}
 _running: set[int] = set()
 
 
-def http() -> requests.Session:
-    """One pooled HTTP session per process (keep-alive to receivers)."""
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
-        _session.mount("http://", adapter)
-        _session.mount("https://", adapter)
-    return _session
+class _GuardedConnect:
+    """urllib3 connections that connect through `addresses.connect_allowed`."""
+
+    def _new_conn(self):
+        try:
+            return addresses.connect_allowed(self._dns_host, self.port, self.timeout,
+                                             self.source_address, self.socket_options)
+        except addresses.Refused as exc:
+            raise NewConnectionError(self, f"refused: {exc}") from exc
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"connecting to {self.host} timed out") from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"could not connect: {exc}") from exc
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = type("GuardedHTTPConnection", (_GuardedConnect, HTTPConnection), {})
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = type("GuardedHTTPSConnection", (_GuardedConnect, HTTPSConnection), {})
+
+
+class _GuardedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool,
+                                                   "https": _GuardedHTTPSPool}
+
+
+def http(guarded: bool) -> requests.Session:
+    """One pooled HTTP session per process and kind (keep-alive to receivers). The guarded
+    one (owners' webhooks) connects only to addresses an owner may reach and ignores proxy
+    settings from the environment (a proxy would make the connection on its behalf)."""
+    session = _sessions.get(guarded)
+    if session is None:
+        session = requests.Session()
+        kind = _GuardedAdapter if guarded else requests.adapters.HTTPAdapter
+        adapter = kind(pool_connections=32, pool_maxsize=32, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        if guarded:
+            session.trust_env = False
+        session = _sessions.setdefault(guarded, session)
+    return session
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The `Refused` reason somewhere in a requests error's chain of causes, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, addresses.Refused):
+            return str(exc)
+        exc = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
+    return None
 
 
 def step() -> float | None:
@@ -144,19 +196,12 @@ def _send_next(hook_id: int) -> bool:
 def send(url: str, secret: str, body: bytes, event: str, delivery_id: int,
          guarded: bool) -> tuple[int | None, str | None]:
     """POST one delivery; returns (HTTP status or None, error or None). Never raises."""
-    if guarded:
-        try:
-            addresses.check(url)
-        except ValueError as exc:
-            return None, f"refused: {exc}"[:300]
     headers = {"Content-Type": "application/json", "User-Agent": "propsec-webhooks/2",
                "X-Propsec-Event": event, "X-Propsec-Delivery": str(delivery_id),
                "X-Propsec-Signature": secrets.signature(secret, body)}
     try:
-        with http().post(url, data=body, headers=headers, timeout=TIMEOUT,
-                         allow_redirects=False, stream=True) as answer:
-            if guarded and _peer_is_forbidden(answer):
-                return None, "refused: the address resolved to a private one when sending"
+        with http(guarded).post(url, data=body, headers=headers, timeout=TIMEOUT,
+                                allow_redirects=False, stream=True) as answer:
             read = 0
             for chunk in answer.iter_content(8192):  # a bounded look at the body, then close
                 read += len(chunk)
@@ -167,18 +212,8 @@ def send(url: str, secret: str, body: bytes, event: str, delivery_id: int,
             return answer.status_code, None
     except requests.Timeout:
         return None, f"no answer within {TIMEOUT:g} s"
-    except requests.ConnectionError:
-        return None, "could not connect"
+    except requests.ConnectionError as exc:
+        refused = _refusal(exc)
+        return None, f"refused: {refused}"[:300] if refused else "could not connect"
     except requests.RequestException as exc:
         return None, f"request failed ({type(exc).__name__})"
-
-
-def _peer_is_forbidden(answer) -> bool:
-    """Whether the connection actually reached a forbidden address (a name that changed
-    between the check and the connect)."""
-    try:
-        sock = answer.raw._connection.sock  # urllib3's connection for this response
-        peer = sock.getpeername()[0] if sock is not None else None
-    except (AttributeError, OSError, socket.error):
-        return False
-    return peer is not None and addresses.forbidden_ip(peer)
