@@ -83,6 +83,10 @@ def load_settings(instance_path: Path) -> dict:
     origins = [o.strip() for o in (_env("PROPSEC_CORS_ORIGINS", "") or "").split(",") if o.strip()]
     return {
         "SECRET_KEY": _secret_key(instance_path),
+        # Former keys, newest first, while a rotation is under way (docs/deployment.md): they
+        # still open stored secrets and verify session cookies; nothing is made with them.
+        "SECRET_KEY_FALLBACKS": [k.strip() for k in (_env("PROPSEC_SECRET_KEY_PREVIOUS", "")
+                                                      or "").split(",") if k.strip()],
         "SQLALCHEMY_DATABASE_URI": database_url,
         "PROPSEC_MESSAGE_QUEUE": _env("PROPSEC_MESSAGE_QUEUE"),
         # Deployments sharing one Redis keep apart by channel (pub/sub ignores the db number).

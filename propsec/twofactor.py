@@ -10,14 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import secrets
 import time
 
 import pyotp
 import segno
+from cryptography.fernet import InvalidToken
 
 from .models import User
 from .notify.secrets import seal, unseal
+
+log = logging.getLogger("propsec.twofactor")
 
 ISSUER = "propsec"
 RECOVERY_CODES = 8
@@ -62,7 +66,12 @@ def check(user: User, code: str | None, *, pending: bool = False, recovery: bool
         return False
     code = code.strip().replace(" ", "")
     if code.isdigit() and len(code) == 6:
-        totp = pyotp.TOTP(unseal(user.totp_secret))
+        try:
+            totp = pyotp.TOTP(unseal(user.totp_secret))
+        except InvalidToken:  # the secret key changed without PROPSEC_SECRET_KEY_PREVIOUS
+            log.error("user %s: the two-factor secret cannot be opened with the configured "
+                      "keys; recovery codes still work", user.id)
+            return False
         now = int(time.time())
         for offset in (-1, 0, 1):
             step = now // STEP + offset

@@ -106,6 +106,21 @@ def register_cli(app: Flask) -> None:
             raise SystemExit(1)
         click.echo(f"ok {count} entries")
 
+    @app.cli.command("rotate-secrets")
+    def rotate_secrets_command():
+        """Seal every stored secret (webhook signing secrets, two-factor secrets) again with
+        the current PROPSEC_SECRET_KEY; run after a key change, with the old key in
+        PROPSEC_SECRET_KEY_PREVIOUS. Exit 1 if some secret no known key opens."""
+        from .rotate import rotate_secrets
+
+        done, unreadable = rotate_secrets()
+        for what, count in done.items():
+            click.echo(f"{what}: {count} sealed with the current key")
+        if unreadable:
+            click.echo(f"{len(unreadable)} secret(s) no known key opens (wrong or missing "
+                       f"PROPSEC_SECRET_KEY_PREVIOUS?): {', '.join(unreadable)}", err=True)
+            raise SystemExit(1)
+
     @app.cli.command("seed-demo")
     @click.option("--properties", "count", default=60, show_default=True, type=click.IntRange(1))
     def seed_demo_command(count):

@@ -3,7 +3,12 @@
 A signature needs the secret itself (a hash would not do), so the database holds it encrypted
 with Fernet (AES-128-CBC with HMAC-SHA256, from `cryptography`) under a key derived from
 `PROPSEC_SECRET_KEY` with HKDF. A copy of the database alone does not reveal the secrets; the
-secret key does, so it is kept out of the database (docs/security.md)."""
+secret key does, so it is kept out of the database (docs/security.md). Two-factor secrets
+are kept the same way (twofactor.py).
+
+Rotating the key: secrets are always sealed with the current key and opened with the current
+or any of `PROPSEC_SECRET_KEY_PREVIOUS`; `reseal` (the `rotate-secrets` command) seals every
+stored secret again with the current key, after which the previous keys can go."""
 from __future__ import annotations
 
 import base64
@@ -12,7 +17,7 @@ import secrets
 from functools import lru_cache
 from hashlib import sha256
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
@@ -32,12 +37,27 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def _keys() -> MultiFernet:
+    config = current_app.config
+    return MultiFernet([_fernet(k) for k in (config["SECRET_KEY"],
+                                             *config.get("SECRET_KEY_FALLBACKS", ()))])
+
+
 def seal(secret: str) -> str:
     return _fernet(current_app.config["SECRET_KEY"]).encrypt(secret.encode()).decode()
 
 
 def unseal(sealed: str) -> str:
-    return _fernet(current_app.config["SECRET_KEY"]).decrypt(sealed.encode()).decode()
+    """The secret; `InvalidToken` when neither the current nor a previous key opens it."""
+    return _keys().decrypt(sealed.encode()).decode()
+
+
+def reseal(sealed: str) -> str | None:
+    """`sealed` sealed again with the current key (None when no known key opens it)."""
+    try:
+        return _keys().rotate(sealed.encode()).decode()
+    except InvalidToken:
+        return None
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -14,6 +14,7 @@ import socket
 from datetime import timedelta
 
 import requests
+from cryptography.fernet import InvalidToken
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -166,7 +167,13 @@ def _send_next(hook_id: int) -> bool:
     db.session.execute(update(Webhook).where(Webhook.id == hook_id).values(lease_until=now + LEASE))
     db.session.commit()  # no transaction stays open during the send
 
-    status, error = send(url, secrets.unseal(sealed), body, event, delivery_id, guarded)
+    try:
+        secret = secrets.unseal(sealed)
+    except InvalidToken:
+        status, error = None, ("not sent: the signing secret cannot be opened (the server's "
+                               "secret key changed; see rotate-secrets)")
+    else:
+        status, error = send(url, secret, body, event, delivery_id, guarded)
     ok = status is not None and 200 <= status < 300
     metrics.webhook_deliveries.labels(
         "ok" if ok else "refused" if (error or "").startswith("refused") else "failed").inc()

@@ -1,0 +1,46 @@
+"""Re-sealing stored secrets after a change of `PROPSEC_SECRET_KEY` (`rotate-secrets`).
+
+Each secret is opened with the current or a previous key and sealed again with the current
+one, a batch per transaction, so a server running meanwhile keeps working (it opens either
+form). A secret no known key opens is left as it is and named (by webhook or user id); the
+command is safe to repeat. One audit entry records the rotation."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .. import audit
+from ..extensions import db
+from ..models import User, Webhook
+from ..notify import secrets
+
+BATCH = 500
+# What holds a sealed secret: (label, model, column name).
+SEALED = (("webhook secrets", Webhook, "secret"), ("two-factor secrets", User, "totp_secret"))
+
+
+def rotate_secrets() -> tuple[dict[str, int], list[str]]:
+    """(how many were sealed again, per kind; the ones no known key opens)."""
+    done: dict[str, int] = {}
+    unreadable: list[str] = []
+    for label, model, column in SEALED:
+        field = getattr(model, column)
+        done[label], after = 0, None
+        while True:
+            query = select(model).where(field.is_not(None)).order_by(model.id).limit(BATCH)
+            if after is not None:
+                query = query.where(model.id > after)
+            rows = db.session.scalars(query).all()
+            for row in rows:
+                fresh = secrets.reseal(getattr(row, column))
+                if fresh is None:
+                    unreadable.append(f"{model.__tablename__} {row.id}")
+                else:
+                    setattr(row, column, fresh)
+                    done[label] += 1
+            db.session.commit()
+            if len(rows) < BATCH:
+                break
+            after = rows[-1].id
+    audit.record("rotate-secrets", actor=None, detail={**done, "unreadable": len(unreadable)})
+    db.session.commit()
+    return done, unreadable
