@@ -109,6 +109,7 @@ class RemoveAllowedUserRequest(TypedDict):
 class GetAuditRequest(TypedDict):
     """`queries.get-audit`"""
     since: NotRequired[int]
+    before: NotRequired[int | None]
     limit: NotRequired[int]
     actor: NotRequired[str | None]
     propertyId: NotRequired[int | None]

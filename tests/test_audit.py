@@ -103,6 +103,15 @@ def test_get_audit_filters_and_pages_oldest_first(app, clients, site):
     assert audit(since=first["id"]) == rest
     assert audit(limit=1) == [first]
     expect_error(admin.call("get-audit", limit=1001), "validation_error", "limit")
+    # paging back from the newest (`before`): the entries just below it, oldest first
+    everything = [first, *rest]
+    newest = everything[-1]["id"] + 1
+    assert audit(before=newest, limit=2) == everything[-2:]
+    assert audit(before=everything[-2]["id"], limit=2) == everything[-4:-2]
+    assert audit(before=newest, limit=1000) == everything
+    assert audit(before=everything[-1]["id"], since=first["id"]) == everything[1:-1]
+    assert [e["action"] for e in audit(before=newest, actor="admin")] == ["queries.set-arming"]
+    expect_error(admin.call("get-audit", before=-1), "validation_error", "before")
 
 
 @pytest.mark.parametrize("tamper", ["alter", "delete", "swap", "unseal-last"])

@@ -123,6 +123,7 @@ export type RemoveAllowedUserRequest = {
 /** `queries.get-audit`. Who may call it: admin. */
 export type GetAuditRequest = {
   "since"?: number;
+  "before"?: number | null;
   "limit"?: number;
   "actor"?: string | null;
   "propertyId"?: number | null;

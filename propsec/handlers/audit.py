@@ -20,6 +20,9 @@ AuditLimit = Annotated[Int, Field(ge=1, le=1000)]
 
 class AuditQuery(Payload):
     since: Cursor = 0
+    # (propsec's addition) entries with a smaller id; the page is then the `limit` entries
+    # just below it, still oldest first: how a console pages back from the newest.
+    before: Cursor | None = None
     limit: AuditLimit = 100
     actor: text(1, 64) | None = None
     propertyId: Id | None = None
@@ -35,5 +38,10 @@ def get_audit(req, data: AuditQuery):
         query = query.where(AuditEntry.property_id == data.propertyId)
     if data.action is not None:
         query = query.where(AuditEntry.action == data.action)
-    rows = db.session.scalars(query.order_by(AuditEntry.id).limit(data.limit))
+    if data.before is None:
+        rows = list(db.session.scalars(query.order_by(AuditEntry.id).limit(data.limit)))
+    else:
+        query = query.where(AuditEntry.id < data.before)
+        rows = list(db.session.scalars(query.order_by(AuditEntry.id.desc()).limit(data.limit)))
+        rows.reverse()
     return envelopes.data(entries=[as_wire(r) for r in rows])

@@ -125,16 +125,21 @@ async function loadAudit() {
   if (to) params.set("to", to);
   csv.href = `/export/audit.csv${params.toString() ? `?${params}` : ""}`;
   await runAction(filters.querySelector("button"), auditMsg, async () => {
-    let since = 0;
+    // Page back from the newest (`before`) until enough are shown or the range is passed:
+    // the newest entries are what an admin looks for, however long the trail.
+    let before = Number.MAX_SAFE_INTEGER;
+    let more = false;
     const found = [];
     for (let page = 0; page < AUDIT_MAX_PAGES; page += 1) {
-      const d = await conn.query("get-audit", { ...query, since, limit: AUDIT_PAGE });
+      const d = await conn.query("get-audit", { ...query, before, limit: AUDIT_PAGE });
       const rows = d.entries || [];
-      found.push(...rows.filter((e) => inRange(e.at, from, to)));
-      if (rows.length < AUDIT_PAGE) break;
-      since = rows[rows.length - 1].id;
+      for (const e of rows.slice().reverse()) if (inRange(e.at, from, to)) found.push(e);
+      const oldest = rows.length ? (rows[0].at || "").slice(0, 10) : "";
+      if (rows.length < AUDIT_PAGE || (from && oldest < from)) break;
+      if (found.length > AUDIT_SHOWN) { more = true; break; }
+      before = rows[0].id;
+      more = page === AUDIT_MAX_PAGES - 1;
     }
-    found.reverse(); // newest first
     clear(entriesEl);
     for (const e of found.slice(0, AUDIT_SHOWN)) {
       entriesEl.append(h("tr", { dataset: { entryId: e.id, action: e.action } },
@@ -144,7 +149,10 @@ async function loadAudit() {
         h("td", { class: "detail" }, JSON.stringify(e.detail)),
         h("td", { title: e.hash || "not sealed yet" }, e.hash ? "✓" : "…")));
     }
-    summary.textContent = `${found.length} entr${found.length === 1 ? "y" : "ies"}${found.length > AUDIT_SHOWN ? `, the newest ${AUDIT_SHOWN} shown` : ""}.`;
+    const shown = Math.min(found.length, AUDIT_SHOWN);
+    summary.textContent = more || found.length > AUDIT_SHOWN
+      ? `The newest ${shown} entries shown; narrow the filters or download the CSV for the rest.`
+      : `${found.length} entr${found.length === 1 ? "y" : "ies"}.`;
   });
 }
 filters.addEventListener("submit", (ev) => {

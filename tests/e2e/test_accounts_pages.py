@@ -75,6 +75,39 @@ def test_an_admin_creates_a_person_and_a_token_and_sees_the_audit(site, open_pag
     assert not page.errors, page.errors
 
 
+def test_the_audit_page_shows_the_newest_entries_of_a_long_trail(site, open_page):
+    """25,000 older entries: the page still opens on the newest (it pages back from the end
+    of the trail, not forward from its start), and says that only the newest are shown."""
+    from sqlalchemy import insert
+
+    from propsec.extensions import db
+    from propsec.models import AuditEntry
+    from propsec.models._common import utcnow
+
+    app = site.server.local_app()
+    with app.app_context():
+        at = utcnow()
+        db.session.execute(insert(AuditEntry), [
+            {"at": at, "actor": "filler", "action": "filler", "detail": {"n": n}}
+            for n in range(25_000)])
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    page = open_page("admin1")
+    page.click("[data-action=admin-page]")
+    page.wait_for_selector("#connection-status[data-state=connected]")
+    admin = site.client("admin1")
+    made = admin.ok("issue-token", userId="owner2", label="after a long trail")
+    page.click("#admin-audit [data-action=filter-audit]")
+    first = page.locator("#admin-audit tbody tr").first
+    expect(first).to_contain_text("queries.issue-token")
+    expect(first).to_contain_text("owner2")
+    expect(page.locator("#admin-audit [data-role=summary]")).to_contain_text("The newest 500 entries")
+    expect(page.locator("#admin-audit tbody tr")).to_have_count(500)
+    admin.ok("revoke-token", tokenId=made["id"])
+    assert not page.errors, page.errors
+
+
 def test_a_property_exports_download_as_csv(site, open_page):
     page = open_page("owner1")
     pid = next(p for p, st in site.seeded.items() if st == "ACTIVE")
