@@ -11,9 +11,13 @@ import pytest
 from helpers import ago, expect, insert
 from helpers import clients_fixture  # noqa: F401  (provides the `clients` fixture)
 
-from propsec.background.escalation import escalate_due
+from sqlalchemy import insert as insert_rows
+from sqlalchemy import text
+
+from propsec.background.escalation import due_query, escalate_due
 from propsec.extensions import db
 from propsec.models import Alert
+from propsec.models._common import utcnow
 
 
 def levels(app, alert_id):
@@ -113,3 +117,27 @@ def test_two_processes_each_level_once_and_the_survivor_takes_over(tmp_path):
             for client in watchers + clients:
                 if client.connected:
                     client.disconnect()
+
+
+def test_the_scan_reads_only_due_alerts_through_its_index(app, site):
+    """3,000 open alerts, none due: the worker's query goes through the partial index of
+    due alerts (ix_alerts_escalation_due) instead of reading every open alert; and the
+    planner can use it at all only because the query repeats the index's conditions."""
+    with app.app_context():
+        now = utcnow()
+        db.session.execute(insert_rows(Alert), [
+            {"property_id": site["p1"], "user_id": f"u{n}", "reason": "", "timestamp": now,
+             "severity": 2} for n in range(3000)])
+        db.session.commit()
+        query = due_query(now)
+        compiled = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE alerts"))
+            plan = db.session.scalars(text("EXPLAIN " + compiled)).all()
+        else:
+            db.session.execute(text("ANALYZE"))
+            plan = [row[-1] for row in db.session.execute(text("EXPLAIN QUERY PLAN " + compiled))]
+        db.session.remove()
+    assert any("ix_alerts_escalation_due" in line for line in plan), plan
+    assert run_escalation(app) == 0
+

@@ -4,7 +4,8 @@ An alert still `open` `PROPSEC_ESCALATION_SECONDS` after it was raised, or after
 escalation, goes up one level (at most 3) and `events.alert-escalated` is logged. The
 schedule is the alerts table itself (`timestamp`, `escalated_at`, `escalation_level`,
 `state`), so it survives any process: every server process runs this worker, and whichever
-finds a due alert first escalates it.
+finds a due alert first escalates it. A step reads only the due alerts, longest waiting
+first, through a partial index (`ix_alerts_escalation_due`), however many stay open.
 
 What it guarantees: each level is reached exactly once. A step claims the due alerts with
 `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one writer), raises each one's level with a
@@ -17,32 +18,44 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import literal_column, select, text, update
 
 from ..extensions import db
 from ..models import OPEN, SEVERITIES, Alert, Property
+from ..models.activity import MAX_ESCALATION, escalation_due, escalation_pending
 from ..models._common import utcnow
 from ..protocol.events import PendingEvent
 from . import Worker
 
-MAX_LEVEL = 3
+MAX_LEVEL = MAX_ESCALATION
 BATCH = 100
+# Written as the partial index ix_alerts_escalation_due is (models/activity.py), with
+# literals rather than parameters: a planner can only use a partial index for a query whose
+# conditions it sees imply the index's, and SQLite cannot see that through a parameter.
+_PENDING = text(escalation_pending("alerts"))
+_DUE_AT = literal_column(escalation_due("alerts"))
+
+
+def due_query(now):
+    """The next alerts due at `now`, longest waiting first, claimed (PostgreSQL: rows
+    another process is escalating are skipped)."""
+    wait = timedelta(seconds=current_app.config["PROPSEC_ESCALATION_SECONDS"])
+    due = (select(Alert.id, Alert.escalation_level, Alert.severity, Alert.property_id,
+                  Property.owner_id)
+           .join(Property, Property.id == Alert.property_id)
+           .where(_PENDING, _DUE_AT <= now - wait)
+           .order_by(_DUE_AT, Alert.id).limit(BATCH))
+    if db.engine.dialect.name == "postgresql":
+        due = due.with_for_update(of=Alert, skip_locked=True)
+    return due
 
 
 def escalate_due() -> int:
     """Escalate every alert that is due now; returns how many were escalated."""
-    wait = timedelta(seconds=current_app.config["PROPSEC_ESCALATION_SECONDS"])
     now = utcnow()
-    due = (select(Alert.id, Alert.escalation_level, Alert.severity, Alert.property_id,
-                  Property.owner_id)
-           .join(Property, Property.id == Alert.property_id)
-           .where(Alert.state == OPEN, Alert.escalation_level < MAX_LEVEL,
-                  func.coalesce(Alert.escalated_at, Alert.timestamp) <= now - wait)
-           .order_by(Alert.id).limit(BATCH))
-    if db.engine.dialect.name == "postgresql":
-        due = due.with_for_update(of=Alert, skip_locked=True)
     pending = []
-    for alert_id, level, severity, property_id, owner_id in db.session.execute(due).all():
+    rows = db.session.execute(due_query(now)).all()
+    for alert_id, level, severity, property_id, owner_id in rows:
         changed = db.session.execute(
             update(Alert).where(Alert.id == alert_id, Alert.state == OPEN,
                                 Alert.escalation_level == level)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -15,6 +15,19 @@ from ._common import BigId, iso, utcnow
 
 SEVERITIES = ("low", "medium", "high", "critical")  # in rising order
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+MAX_ESCALATION = 3
+# Alerts escalation may still raise, by when they were raised or last escalated (then id):
+# the escalation worker reads only the due ones, longest waiting first, however many alerts
+# stay open (background/escalation.py writes its query to match, literals included).
+def escalation_due(table: str = "") -> str:
+    p = f"{table}." if table else ""
+    return f'coalesce({p}escalated_at, {p}"timestamp")'
+
+
+def escalation_pending(table: str = "") -> str:
+    p = f"{table}." if table else ""
+    return f"{p}state = '{OPEN}' AND {p}escalation_level < {MAX_ESCALATION}"
+
 
 
 class Alert(db.Model):
@@ -22,7 +35,10 @@ class Alert(db.Model):
 
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_property_timestamp", "property_id", "timestamp"),
-                      Index("ix_alerts_state_property", "state", "property_id"))
+                      Index("ix_alerts_state_property", "state", "property_id"),
+                      Index("ix_alerts_escalation_due", text(escalation_due()), "id",
+                            sqlite_where=text(escalation_pending()),
+                            postgresql_where=text(escalation_pending())))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
