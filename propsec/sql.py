@@ -43,6 +43,13 @@ from .extensions import db
 _SERVER_NAMES = itertools.count(1)
 
 
+def _psycopg2(engine: Engine) -> bool:
+    """Whether the engine talks to PostgreSQL through psycopg2: then our own transactions
+    run with the driver in autocommit (BEGIN is sent by us, with the first read), and
+    statements are prepared on the server (`_ServerStatement`)."""
+    return engine.dialect.driver == "psycopg2"
+
+
 class _Compiled:
     def __init__(self, statement, engine: Engine):
         dialect = engine.dialect
@@ -50,7 +57,7 @@ class _Compiled:
         self.sql = str(compiled)
         self.server = (_ServerStatement(self.sql, {name: bind.type for name, bind in
                                                    compiled.binds.items()})
-                       if dialect.driver == "psycopg2" else None)
+                       if _psycopg2(engine) else None)
         processors = compiled._bind_processors
         names = list(compiled.positiontup) if dialect.positional else list(compiled.binds)
         self.positional = dialect.positional
@@ -195,7 +202,7 @@ class _Cursor:
         self.engine = engine
         self._connection = dbapi_connection
         self._on_lost = on_lost
-        self._server = _OnServer.of(info) if engine.dialect.driver == "psycopg2" else None
+        self._server = _OnServer.of(info) if _psycopg2(engine) else None
 
     def _fail(self, sql: str, exc: Exception):
         dialect = self.engine.dialect
@@ -341,7 +348,8 @@ class OwnTransaction:
         self._pooled = _checkout(engine)
         self._driver = self._pooled.dbapi_connection
         lost = _lost_everywhere(engine, self._pooled, self._pooled.invalidate)
-        if engine.dialect.driver == "psycopg2":
+        self._batching = _psycopg2(engine)
+        if self._batching:
             self._driver.autocommit = True
             self.cursor = _BatchingCursor(engine, self._driver, lost, self._pooled.info)
         else:
@@ -356,7 +364,7 @@ class OwnTransaction:
 
     def close(self) -> None:
         """Back to the pool, which rolls back whatever was not committed."""
-        if isinstance(self.cursor, _BatchingCursor) and self._pooled.dbapi_connection is not None:
+        if self._batching and self._pooled.dbapi_connection is not None:
             try:
                 self.cursor.rollback()
                 self._driver.autocommit = False  # as the pool expects its connections
@@ -424,7 +432,7 @@ def autocommit(engine: Engine | None = None):
     """A pooled connection for statements that need no transaction of their own."""
     engine = engine or db.engine
     pooled = _checkout(engine)
-    autocommits = engine.dialect.driver == "psycopg2"
+    autocommits = _psycopg2(engine)
     try:
         driver = pooled.dbapi_connection
         if autocommits:
@@ -485,7 +493,7 @@ class Held:
         if self._pooled is None or self._engine is not engine:
             self.release()
             self._pooled, self._engine = _checkout(engine), engine
-            if engine.dialect.driver == "psycopg2":
+            if _psycopg2(engine):
                 self._pooled.dbapi_connection.autocommit = True
         try:
             yield _Cursor(engine, self._pooled.dbapi_connection, self._lost, self._pooled.info)
@@ -502,7 +510,7 @@ class Held:
     def release(self) -> None:
         if self._pooled is not None:
             try:
-                if self._engine.dialect.driver == "psycopg2":
+                if _psycopg2(self._engine):
                     self._pooled.dbapi_connection.autocommit = False  # as the pool expects
                 self._pooled.close()
             except Exception:  # noqa: BLE001 - a broken connection: nothing to give back

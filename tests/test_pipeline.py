@@ -7,7 +7,9 @@
   written): the other writers' acknowledgements are not held up by it, and the events
   behind it are delivered in order once it commits;
 - the event ids on PostgreSQL say which transaction wrote them (no sequence), and a new
-  process starts its tailer at the present.
+  process starts its tailer at the present;
+- 32 writers at once on one process reuse the pool's connections (none is opened for a
+  request and closed again).
 
 Redis outages and PostgreSQL restarts under write load are in test_faults.py. Skips (or,
 with PROPSEC_REQUIRE_SERVICES=1, fails) without PostgreSQL and Redis."""
@@ -213,3 +215,52 @@ def test_event_ids_keep_growing_after_a_move_to_a_new_cluster():
             assert sql(url, "SELECT propsec_next_event_id()")[0][0] < restored + (2000 << 16)
             db.session.remove()
             db.engine.dispose()
+
+
+def test_busy_writers_reuse_their_database_connections(servers, opened):
+    """32 writers at once on one process: every connection the database sees during the
+    burst is still open after it. None is opened for a request and closed again (each would
+    cost a server backend and preparing every statement anew): the pool keeps as many as
+    such a load needs."""
+    import psycopg2
+
+    a, _ = servers
+    admin = opened(a, "ada")
+    pid = active_property(admin)
+    writers = [opened(a, "sam") for _ in range(32)]
+
+    def burst() -> list:
+        return write_concurrently(writers, lambda n, writer: [
+            answer for answer in (call(writer, "add-alert", {"propertyId": pid, "userId": "olive",
+                                                             "reason": f"b{n}"})
+                                  for _ in range(15)) if answer["type"] != "success"])
+
+    assert burst() == []  # warm-up: the pool grows to what the load needs
+    watcher = psycopg2.connect(a.database_url)
+    watcher.autocommit = True
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def backends() -> set[int]:
+        with watcher.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid()")
+            return {row[0] for row in cur.fetchall()}
+
+    def watch():
+        while not stop.is_set():
+            seen.update(backends())
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        assert burst() == []
+    finally:
+        stop.set()
+        thread.join(10)
+    try:
+        churned = seen - backends()
+    finally:
+        watcher.close()
+    assert seen and not churned, f"{len(churned)} connection(s) opened and closed in the burst"
