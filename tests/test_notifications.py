@@ -46,7 +46,8 @@ def started(app):
 
 @pytest.mark.parametrize("url", ["ftp://example.net/x", "not a url", "http://", "https://:80/",
                                  "http://user:pw@example.net/", "http://example.net:99999/",
-                                 "https://example.net/" + "x" * 1990, 5, None, ["http://x"]])
+                                 "https://example.net/" + "x" * 1990, 5, None, ["http://x"],
+                                 "http://" + "a" * 64 + ".example.net/", "http://a..example.net/"])
 def test_a_bad_url_is_a_validation_error_naming_url(clients, url):
     expect_error(clients["staff"].call("add-webhook", url=url, events=["events.alerts"]),
                  "validation_error", "url")
@@ -132,6 +133,18 @@ def test_a_name_that_does_not_resolve_yet_is_accepted_and_checked_again_at_send(
 
     status, error = webhooks.send(url, "s3cret", b"{}", "events.alerts", 1, guarded=True)
     assert status is None and error.startswith("refused") and "127.0.0.1" in error
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_send_to_an_unusable_host_name_reports_it_and_does_not_raise(guarded):
+    """(Stored before add-webhook refused such names.) A label over 63 characters cannot
+    be looked up at all; the send says so like any failure instead of raising."""
+    from propsec.notify import webhooks
+
+    url = "http://" + "a" * 64 + ".example.net/hook"
+    status, error = webhooks.send(url, "s3cret", b"{}", "events.alerts", 1, guarded=guarded)
+    assert status is None and error in ("could not connect", "request failed (InvalidURL)",
+                                        "request failed (LocationParseError)"), error
 
 
 def test_a_name_rebound_to_a_private_address_gets_nothing_sent_to_it(monkeypatch):

@@ -244,7 +244,7 @@ def test_busy_writers_reuse_their_database_connections(servers, opened):
     def backends() -> set[int]:
         with watcher.cursor() as cur:
             cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND pid <> pg_backend_pid()")
+                        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
             return {row[0] for row in cur.fetchall()}
 
     def watch():

@@ -1,12 +1,15 @@
 """Re-sealing stored secrets after a change of `PROPSEC_SECRET_KEY` (`rotate-secrets`).
 
-Each secret is opened with the current or a previous key and sealed again with the current
-one, a batch per transaction, so a server running meanwhile keeps working (it opens either
-form). A secret no known key opens is left as it is and named (by webhook or user id); the
-command is safe to repeat. One audit entry records the rotation."""
+Each secret the current key does not open yet is opened with a previous key and sealed
+again with the current one, a batch per transaction, so a server running meanwhile keeps
+working (it opens either form). Each row is written only if its secret is still the one
+read (compare and set): a secret changed or removed meanwhile (a 2FA enrolment, a webhook
+removed) is left as the server wrote it. A secret no known key opens is left as it is and
+named (by webhook or user id); the command is safe to repeat. One audit entry records the
+rotation."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .. import audit
 from ..extensions import db
@@ -26,21 +29,24 @@ def rotate_secrets() -> tuple[dict[str, int], list[str]]:
         field = getattr(model, column)
         done[label], after = 0, None
         while True:
-            query = select(model).where(field.is_not(None)).order_by(model.id).limit(BATCH)
+            query = select(model.id, field).where(field.is_not(None)).order_by(model.id)
             if after is not None:
                 query = query.where(model.id > after)
-            rows = db.session.scalars(query).all()
-            for row in rows:
-                fresh = secrets.reseal(getattr(row, column))
+            rows = db.session.execute(query.limit(BATCH)).all()
+            for row_id, sealed in rows:
+                if secrets.opens_with_current_key(sealed):
+                    continue
+                fresh = secrets.reseal(sealed)
                 if fresh is None:
-                    unreadable.append(f"{model.__tablename__} {row.id}")
-                else:
-                    setattr(row, column, fresh)
-                    done[label] += 1
+                    unreadable.append(f"{model.__tablename__} {row_id}")
+                    continue
+                done[label] += db.session.execute(
+                    update(model).where(model.id == row_id, field == sealed)
+                    .values({column: fresh})).rowcount
             db.session.commit()
             if len(rows) < BATCH:
                 break
-            after = rows[-1].id
+            after = rows[-1][0]
     audit.record("rotate-secrets", actor=None, detail={**done, "unreadable": len(unreadable)})
     db.session.commit()
     return done, unreadable

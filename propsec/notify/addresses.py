@@ -28,6 +28,11 @@ def host_and_port(url: str) -> tuple[str, int]:
         raise ValueError("has an invalid port") from None
     if parts.username or parts.password:
         raise ValueError("must not carry a user name or password")
+    if literal(parts.hostname) is None:
+        try:  # what a resolver would be asked (an empty label or one over 63 characters fails)
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            raise ValueError("has an invalid host name") from None
     return parts.hostname, port
 
 

@@ -52,6 +52,14 @@ def unseal(sealed: str) -> str:
     return _keys().decrypt(sealed.encode()).decode()
 
 
+def opens_with_current_key(sealed: str) -> bool:
+    try:
+        _fernet(current_app.config["SECRET_KEY"]).decrypt(sealed.encode())
+        return True
+    except InvalidToken:
+        return False
+
+
 def reseal(sealed: str) -> str | None:
     """`sealed` sealed again with the current key (None when no known key opens it)."""
     try:

@@ -36,6 +36,10 @@ LEASE = timedelta(seconds=TIMEOUT + 5)
 MAX_FAILURES = 8
 MAX_BODY_READ = 64 * 1024
 PER_LEASE = 100  # deliveries one task sends before giving the webhook back
+# A delivery the server cannot sign (its secret key changed without the old one given):
+# what its owner reads, and how soon it is tried again.
+NOT_SIGNED = "not sent: the server cannot sign deliveries at the moment; it will try again"
+UNSIGNED_RETRY = timedelta(seconds=60)
 MAX_TASKS = 8
 
 _sessions: dict[bool, requests.Session] = {}
@@ -51,7 +55,7 @@ class _GuardedConnect:
                                              self.source_address, self.socket_options)
         except addresses.Refused as exc:
             raise NewConnectionError(self, f"refused: {exc}") from exc
-        except socket.gaierror as exc:
+        except (socket.gaierror, UnicodeError) as exc:  # (a label too long for IDNA)
             raise NameResolutionError(self.host, self, exc) from exc
         except TimeoutError as exc:
             raise ConnectTimeoutError(self, f"connecting to {self.host} timed out") from exc
@@ -169,9 +173,10 @@ def _send_next(hook_id: int) -> bool:
 
     try:
         secret = secrets.unseal(sealed)
-    except InvalidToken:
-        status, error = None, ("not sent: the signing secret cannot be opened (the server's "
-                               "secret key changed; see rotate-secrets)")
+    except InvalidToken:  # the server's key changed without PROPSEC_SECRET_KEY_PREVIOUS
+        log.error("webhook %s: its signing secret cannot be opened with the configured keys "
+                  "(docs/deployment.md, rotating the secret key); delivery held back", hook_id)
+        secret, status, error = None, None, NOT_SIGNED
     else:
         status, error = send(url, secret, body, event, delivery_id, guarded)
     ok = status is not None and 200 <= status < 300
@@ -189,6 +194,10 @@ def _send_next(hook_id: int) -> bool:
     if ok:
         delivery.state, delivery.done_at = DONE, now
         hook.failures = 0
+    elif secret is None:
+        # The server's fault, not the receiver's: held back, and never counted towards
+        # stopping the webhook.
+        delivery.due_at = now + UNSIGNED_RETRY
     else:
         delays = current_app.config["PROPSEC_RETRY_SECONDS"]
         delivery.due_at = now + timedelta(seconds=delays[min(attempt, len(delays)) - 1])
@@ -222,5 +231,5 @@ def send(url: str, secret: str, body: bytes, event: str, delivery_id: int,
     except requests.ConnectionError as exc:
         refused = _refusal(exc)
         return None, f"refused: {refused}"[:300] if refused else "could not connect"
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:  # ValueError: an unusable URL
         return None, f"request failed ({type(exc).__name__})"

@@ -112,6 +112,22 @@ function inRange(at, from, to) {
   return (!from || day >= from) && (!to || day <= to);
 }
 
+// The `before` cursor just above the last entry on or before the day `to`: ids grow with
+// time, so a search over ids with one-entry pages finds it in at most 53 steps, however
+// many newer entries lie between (paging back to them could take longer than anyone waits).
+async function cursorAfterDay(query, to) {
+  let lo = 1;
+  let hi = Number.MAX_SAFE_INTEGER;
+  while (lo < hi) {
+    const mid = lo + Math.ceil((hi - lo) / 2);
+    const d = await conn.query("get-audit", { ...query, before: mid, limit: 1 });
+    const newest = (d.entries || [])[0];
+    if (!newest || (newest.at || "").slice(0, 10) <= to) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 async function loadAudit() {
   const f = new FormData(filters);
   const query = {};
@@ -125,9 +141,9 @@ async function loadAudit() {
   if (to) params.set("to", to);
   csv.href = `/export/audit.csv${params.toString() ? `?${params}` : ""}`;
   await runAction(filters.querySelector("button"), auditMsg, async () => {
-    // Page back from the newest (`before`) until enough are shown or the range is passed:
-    // the newest entries are what an admin looks for, however long the trail.
-    let before = Number.MAX_SAFE_INTEGER;
+    // Page back from the newest (or from the end of the `to` day) until enough are shown or
+    // the range is passed: the newest entries are what an admin looks for.
+    let before = to ? await cursorAfterDay(query, to) : Number.MAX_SAFE_INTEGER;
     let more = false;
     const found = [];
     for (let page = 0; page < AUDIT_MAX_PAGES; page += 1) {

@@ -8,7 +8,7 @@ import time
 import pyotp
 from playwright.sync_api import expect
 
-from dashboard_support import PASSWORD, USERS, VIEWPORT, ApiClient, shot
+from dashboard_support import PASSWORD, USERS, VIEWPORT, ApiClient, shot, start_site
 
 
 def test_enrol_two_factor_in_the_dashboard_then_log_in_with_a_code(site, browser, open_page):
@@ -75,36 +75,57 @@ def test_an_admin_creates_a_person_and_a_token_and_sees_the_audit(site, open_pag
     assert not page.errors, page.errors
 
 
-def test_the_audit_page_shows_the_newest_entries_of_a_long_trail(site, open_page):
+def test_the_audit_page_shows_the_newest_entries_of_a_long_trail(tmp_path, open_page):
     """25,000 older entries: the page still opens on the newest (it pages back from the end
-    of the trail, not forward from its start), and says that only the newest are shown."""
+    of the trail, not forward from its start), and says that only the newest are shown; a
+    date range that ends before all of them still finds its entries. (A site of its own:
+    its trail starts with the ten early entries, as a real one would.)"""
+    from datetime import timedelta
+
     from sqlalchemy import insert
 
     from propsec.extensions import db
     from propsec.models import AuditEntry
     from propsec.models._common import utcnow
 
+    site = start_site(tmp_path)
     app = site.server.local_app()
     with app.app_context():
         at = utcnow()
+        earlier = at - timedelta(days=2)
+        db.session.execute(insert(AuditEntry), [
+            {"at": earlier, "actor": "early", "action": "early-entry", "detail": {"n": n}}
+            for n in range(10)])
         db.session.execute(insert(AuditEntry), [
             {"at": at, "actor": "filler", "action": "filler", "detail": {"n": n}}
             for n in range(25_000)])
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    page = open_page("admin1")
+    try:
+        _newest_and_early_entries(site, open_page("admin1", site), earlier)
+    finally:
+        site.close_clients()
+        site.server.stop()
+
+
+def _newest_and_early_entries(site, page, earlier) -> None:
     page.click("[data-action=admin-page]")
     page.wait_for_selector("#connection-status[data-state=connected]")
     admin = site.client("admin1")
-    made = admin.ok("issue-token", userId="owner2", label="after a long trail")
+    admin.ok("issue-token", userId="owner2", label="after a long trail")
     page.click("#admin-audit [data-action=filter-audit]")
     first = page.locator("#admin-audit tbody tr").first
     expect(first).to_contain_text("queries.issue-token")
     expect(first).to_contain_text("owner2")
     expect(page.locator("#admin-audit [data-role=summary]")).to_contain_text("The newest 500 entries")
     expect(page.locator("#admin-audit tbody tr")).to_have_count(500)
-    admin.ok("revoke-token", tokenId=made["id"])
+    # up to two days ago: only the ten early entries, found past the 25,000 newer ones
+    page.fill("#admin-audit input[name=to]", earlier.date().isoformat())
+    page.click("#admin-audit [data-action=filter-audit]")
+    expect(page.locator('#admin-audit tbody tr[data-action="early-entry"]')).to_have_count(10)
+    expect(page.locator("#admin-audit tbody tr")).to_have_count(10)
+    expect(page.locator("#admin-audit [data-role=summary]")).to_have_text("10 entries.")
     assert not page.errors, page.errors
 
 
