@@ -22,12 +22,11 @@ from sqlalchemy import literal_column, select, text, update
 
 from ..extensions import db
 from ..models import OPEN, SEVERITIES, Alert, Property
-from ..models.activity import MAX_ESCALATION, escalation_due, escalation_pending
+from ..models.activity import escalation_due, escalation_pending
 from ..models._common import utcnow
 from ..protocol.events import PendingEvent
 from . import Worker
 
-MAX_LEVEL = MAX_ESCALATION
 BATCH = 100
 # Written as the partial index ix_alerts_escalation_due is (models/activity.py), with
 # literals rather than parameters: a planner can only use a partial index for a query whose

@@ -16,9 +16,12 @@ from ._common import BigId, iso, utcnow
 SEVERITIES = ("low", "medium", "high", "critical")  # in rising order
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 MAX_ESCALATION = 3
-# Alerts escalation may still raise, by when they were raised or last escalated (then id):
-# the escalation worker reads only the due ones, longest waiting first, however many alerts
-# stay open (background/escalation.py writes its query to match, literals included).
+
+
+# The index of alerts escalation may still raise, by when they were raised or last
+# escalated (then id): the escalation worker reads only the due ones, longest waiting first,
+# however many alerts stay open (background/escalation.py writes its query to match, with
+# the same literals). `table` qualifies the columns for a query that joins.
 def escalation_due(table: str = "") -> str:
     p = f"{table}." if table else ""
     return f'coalesce({p}escalated_at, {p}"timestamp")'
@@ -27,7 +30,6 @@ def escalation_due(table: str = "") -> str:
 def escalation_pending(table: str = "") -> str:
     p = f"{table}." if table else ""
     return f"{p}state = '{OPEN}' AND {p}escalation_level < {MAX_ESCALATION}"
-
 
 
 class Alert(db.Model):

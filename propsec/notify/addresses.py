@@ -15,6 +15,10 @@ MAX_URL = 2000
 class Refused(ValueError):
     """The address is not one an owner's webhook may reach."""
 
+    def __init__(self, address: str):
+        super().__init__("must not point at a loopback, private or link-local address"
+                         f" ({address})")
+
 
 def host_and_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
@@ -84,7 +88,7 @@ def connect_allowed(host: str, port: int, timeout=None, source_address=None,
             sock.close()
     if error is not None:
         raise error
-    raise Refused(f"must not point at a loopback, private or link-local address ({refused[0]})")
+    raise Refused(refused[0])
 
 
 def check(url: str) -> None:
@@ -94,4 +98,4 @@ def check(url: str) -> None:
     addresses = [ip] if ip else resolve(host, port)
     bad = [a for a in addresses if forbidden_ip(a)]
     if bad:
-        raise Refused(f"must not point at a loopback, private or link-local address ({bad[0]})")
+        raise Refused(bad[0])

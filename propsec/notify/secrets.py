@@ -37,14 +37,18 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def _current() -> Fernet:
+    return _fernet(current_app.config["SECRET_KEY"])
+
+
 def _keys() -> MultiFernet:
-    config = current_app.config
-    return MultiFernet([_fernet(k) for k in (config["SECRET_KEY"],
-                                             *config.get("SECRET_KEY_FALLBACKS", ()))])
+    """The current key first (it seals), then the former ones (they only open)."""
+    return MultiFernet([_current(), *(_fernet(k) for k in
+                                      current_app.config.get("SECRET_KEY_FALLBACKS", ()))])
 
 
 def seal(secret: str) -> str:
-    return _fernet(current_app.config["SECRET_KEY"]).encrypt(secret.encode()).decode()
+    return _current().encrypt(secret.encode()).decode()
 
 
 def unseal(sealed: str) -> str:
@@ -54,7 +58,7 @@ def unseal(sealed: str) -> str:
 
 def opens_with_current_key(sealed: str) -> bool:
     try:
-        _fernet(current_app.config["SECRET_KEY"]).decrypt(sealed.encode())
+        _current().decrypt(sealed.encode())
         return True
     except InvalidToken:
         return False

@@ -4,9 +4,9 @@ RFC 6455 has every client-to-server frame XOR-ed with a 4-byte key. eventlet's s
 (`RFC6455WebSocket._apply_mask`) undoes it in pure Python one byte at a time: a generator
 step, a one-byte `bytes` and a join per byte, about 15 µs for a 100-byte request on the
 benchmark machine, paid on every request. `unmask` reads the data and the key repeated to
-its length as two big integers, XORs them once and writes the result back (1.3 µs): the same bytes
-(tests/test_unmasking.py checks it against eventlet's own on every length and offset) for
-about a tenth of the time. Installed once at start when eventlet is the async mode's
+its length as two big integers, XORs them once and writes the result back: the same bytes
+(tests/test_unmasking.py checks them against RFC 6455 and eventlet's own on every length
+and offset) in about 1.3 µs. Installed once at start when eventlet is the async mode's
 websocket server; other modes are untouched."""
 from __future__ import annotations
 
