@@ -274,6 +274,7 @@ class PropsecClient:
         self._connected = threading.Event()
         self._closed = True
         self._ever_connected = False
+        self._given_up = True  # not connected and no reconnect under way (see `gone`)
         self._connect_error: str | None = None
         self._refused = False  # the server answered the namespace connect with an error
         self._subs: dict[str, _Subscription] = {}
@@ -285,6 +286,9 @@ class PropsecClient:
         ns = self.namespace
         self._sio.on("connect", self._on_connect, namespace=ns)
         self._sio.on("disconnect", self._on_disconnect, namespace=ns)
+        # python-socketio's own signal that no reconnect follows a drop (reconnection off,
+        # the server ended the session, or the reconnect attempts gave up)
+        self._sio.on("__disconnect_final", self._on_final_disconnect, namespace=ns)
         self._sio.on("connect_error", self._on_connect_error, namespace=ns)
         self._sio.on("*", self._on_event, namespace=ns)
 
@@ -361,7 +365,7 @@ class PropsecClient:
             return True
         if self._connected.is_set():
             return False
-        return getattr(self._sio, "_reconnect_task", None) is None
+        return self._given_up
 
     def wait(self) -> None:
         """Block while the client is connected or reconnecting (for device scripts)."""
@@ -607,7 +611,11 @@ class PropsecClient:
 
     # -- socket.io callbacks (run on the socket's read thread: never block here)
 
+    def _on_final_disconnect(self) -> None:
+        self._given_up = True
+
     def _on_connect(self) -> None:
+        self._given_up = False
         reconnect = self._ever_connected
         self._ever_connected = True
         self._connect_error = None
