@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from dashboard_support import VIEWPORT, login, shot, wait_for
@@ -39,9 +40,19 @@ def boxes_overlap(a, b) -> bool:
 
 
 def open_panel(page, pid):
-    page.fill("#property-search", f"#{pid}")
-    page.press("#property-search", "Enter")
-    page.wait_for_selector(f'#property-panel:not([hidden])[data-property-id="{pid}"]')
+    """Search for the property and open its panel. The search reads the page's own store,
+    which hears of a property just made through the API a moment later: search again until
+    it is there (then the panel must open)."""
+    panel = f'#property-panel:not([hidden])[data-property-id="{pid}"]'
+    for _ in range(20):
+        page.fill("#property-search", f"#{pid}")
+        page.press("#property-search", "Enter")
+        try:
+            page.wait_for_selector(panel, timeout=1500)
+            return
+        except PlaywrightTimeout:
+            continue
+    page.wait_for_selector(panel)
 
 
 def test_a_new_critical_alert_goes_above_an_older_medium_one_within_two_seconds(site, open_page, staff_api):
