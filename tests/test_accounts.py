@@ -67,6 +67,22 @@ def test_a_token_is_shown_once_listed_with_its_last_use_and_revocation_cuts_it(a
     assert not Client(app, issued["token"]).sio.is_connected("/propsec")
 
 
+def test_text_no_database_can_store_is_refused_not_crashed_on(app, clients, web):
+    """A NUL character cannot be stored on PostgreSQL: a token label or a login user id holding
+    one gets a clear refusal (CI's fuzzer once got internal_error for the label)."""
+    admin = clients["admin"]
+    before = expect(admin.call("get-tokens", userId="owner"), "data")["tokens"]
+    expect_error(admin.call("issue-token", userId="owner", label="gate\x00scanner"),
+                 "validation_error", "label")
+    assert expect(admin.call("get-tokens", userId="owner"), "data")["tokens"] == before
+    answer = login(web, "own\x00er")
+    assert answer.status_code == 400 and b"cannot contain NUL" in answer.data
+    assert login(web, "dana\x00").status_code == 400
+    expect(admin.call("create-user", userId="dana", fullName="Dana", role="staff",
+                      password=PASSWORD), "success")
+    assert login(web, "dana").status_code == 302, "the refusals left logins working"
+
+
 def test_two_factor_enrolment_login_recovery_and_disable(app, clients, web):
     with app.app_context():
         db.session.get(User, "staff").password_hash = hash_password(PASSWORD)

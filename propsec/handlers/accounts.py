@@ -2,9 +2,9 @@
 user's own two-factor login."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 from sqlalchemy import select, update
 
 from .. import twofactor
@@ -41,7 +41,7 @@ class NewUser(Payload):
 
 class NewToken(Payload):
     userId: UserId
-    label: Annotated[str, Field(strict=True, max_length=100)] | None = None
+    label: text(max_length=100) | None = None
 
 
 class TokensOf(Payload):

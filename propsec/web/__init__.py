@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from .. import audit, twofactor
 from . import sessions
@@ -27,8 +27,14 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
                            "frame-ancestors 'none'")
 
 
+def _storable(form, field):
+    """A user id with a NUL in it names nobody and cannot be looked up on PostgreSQL."""
+    if field.data and "\x00" in field.data:
+        raise ValidationError("A user id cannot contain NUL characters.")
+
+
 class LoginForm(FlaskForm):
-    username = StringField("User id", validators=[DataRequired(), Length(max=64)])
+    username = StringField("User id", validators=[DataRequired(), Length(max=64), _storable])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     otp = StringField("Code", validators=[Optional(), Length(max=40)])
 
@@ -153,7 +159,8 @@ def login():
             _audit_login("login-failed", None, form.username.data)
             error, status = "Unknown user id or wrong password.", 401
     elif request.method == "POST":
-        error, status = "The form expired or was incomplete. Please try again.", 400
+        said = form.errors.get("username") or ["The form expired or was incomplete. Please try again."]
+        error, status = said[0], 400
     return render_template("login.html", form=form, error=error), status
 
 
