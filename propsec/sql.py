@@ -255,6 +255,11 @@ class _Cursor:
         with self._dbapi_cursor(compiled.sql) as cursor:
             cursor.executemany(compiled.sql, params)
 
+    def plain(self, statement: str) -> None:
+        """A statement without parameters or rows (transaction control)."""
+        with self._dbapi_cursor(statement) as cursor:
+            cursor.execute(statement)
+
     def commit(self) -> None:
         try:
             self._connection.commit()
@@ -356,11 +361,35 @@ class OwnTransaction:
             self.cursor = _Cursor(engine, self._driver, lost, self._pooled.info)
 
     def commit(self) -> None:
+        self.refuse_session()
+        self.cursor.commit()
+
+    @staticmethod
+    def refuse_session() -> None:
         if db.session.registry.has():
             # A `prepared` handler that opened the ORM session would have split its work
             # over two transactions: a bug, refused before anything is committed.
             raise RuntimeError("a prepared query used the ORM session")
-        self.cursor.commit()
+
+    # For SQLite's group commit (protocol/sqlite_writes.py): one transaction, a savepoint
+    # per request in it.
+    def begin(self) -> None:
+        self.cursor.plain("BEGIN")
+
+    def savepoint(self) -> None:
+        self.cursor.plain("SAVEPOINT propsec_request")
+
+    def release_savepoint(self) -> None:
+        self.cursor.plain("RELEASE propsec_request")
+
+    def rollback_to_savepoint(self) -> bool:
+        """Undo the current request's part; False when the database has already rolled
+        back the whole transaction (SQLite does on a full disk or an I/O error)."""
+        if not self._driver.in_transaction:
+            return False
+        self.cursor.plain("ROLLBACK TO propsec_request")
+        self.cursor.plain("RELEASE propsec_request")
+        return True
 
     def close(self) -> None:
         """Back to the pool, which rolls back whatever was not committed."""
@@ -404,6 +433,17 @@ def transaction(own: bool):
     finally:
         _CURRENT.reset(token)
         tx.close()
+
+
+@contextmanager
+def shared(tx: OwnTransaction):
+    """Run as one of the requests a transaction serves (SQLite's group commit): the
+    prepared statements of the block run in `tx`, which another request opened and commits."""
+    token = _CURRENT.set(tx)
+    try:
+        yield tx
+    finally:
+        _CURRENT.reset(token)
 
 
 def in_transaction() -> _Cursor:

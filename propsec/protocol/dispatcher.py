@@ -4,7 +4,6 @@ subscribers from the committed log (propsec/pipeline), never from here."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from .. import audit, sql
 from ..ops import logs, metrics
 from ..extensions import db
 from ..models.properties import PropertyShape
-from . import envelopes, targets
+from . import envelopes, sqlite_writes, targets
 from .access import Principal, check_owner, check_role, check_self
 from .errors import Conflict, InternalError, NotFound, ProtocolError, ValidationFailed
 from ..pipeline import pipeline
@@ -26,10 +25,6 @@ from .schemas import Payload
 
 log = logging.getLogger("propsec.dispatch")
 
-# SQLite takes one writer at a time, and a writer that waits for another inside the driver
-# blocks the whole process under eventlet or gevent: changing requests of one process take
-# turns here instead. (PostgreSQL writers run side by side; nothing is locked per request.)
-_SQLITE_WRITER = threading.Lock()
 
 @dataclass
 class Request:
@@ -114,19 +109,27 @@ def run(decl: Declaration, request: Request, payload) -> dict:
 
 def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
-    serialize = decl.mutates and db.engine.dialect.name == "sqlite"
-    with _SQLITE_WRITER if serialize else nullcontext(), sql.transaction(decl.prepared) as tx:
-        request.target = load_target(decl, request, data)
-        envelope = decl.handler(request, data)
-        if decl.mutates:
-            audit.for_query(request.action or decl.name, request.user.id,
-                            data.model_dump(by_alias=True, mode="json"), envelope.get("data"),
-                            request.target, getattr(request.connection, "address", None))
-        if request.pending:
-            pipeline().record(request.pending)
-        request.settled = True
+    on_sqlite = decl.mutates and db.engine.dialect.name == "sqlite"
+    if on_sqlite and decl.prepared:
+        return sqlite_writes.groups.run(lambda tx: _work(decl, request, data))
+    with sqlite_writes.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:
+        envelope = _work(decl, request, data)
         tx.commit()
         return envelope
+
+
+def _work(decl: Declaration, request: Request, data: Payload) -> dict:
+    """A request's part of its transaction, up to the commit."""
+    request.target = load_target(decl, request, data)
+    envelope = decl.handler(request, data)
+    if decl.mutates:
+        audit.for_query(request.action or decl.name, request.user.id,
+                        data.model_dump(by_alias=True, mode="json"), envelope.get("data"),
+                        request.target, getattr(request.connection, "address", None))
+    if request.pending:
+        pipeline().record(request.pending)
+    request.settled = True
+    return envelope
 
 
 _MEASURES: dict = {}  # (query, outcome) -> the metric children, looked up once

@@ -1,0 +1,165 @@
+"""SQLite's group commit (propsec/protocol/sqlite_writes.py): requests that arrive together
+share one transaction, each answered only after that commit, each failure its own.
+
+The requests run on real threads through the real dispatcher; the gathering pause is
+replaced by one that waits until every request of the test has queued, so the group is
+known. The server-process tests (test_pipeline.py, test_load.py, the e2e suite) run the
+same code under eventlet with the ordinary pause."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from propsec.extensions import db
+from propsec.models import Alert, AuditEntry, EventRecord
+from propsec.ops import metrics
+from propsec.protocol import sqlite_writes
+from propsec.protocol.access import Principal
+from propsec.protocol.dispatcher import dispatch
+from propsec import sql
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
+STAFF = Principal("staff", "Staff Person", "staff")
+
+
+class _Connection:
+    sid = "group-commit-test"
+    address = "127.0.0.1"
+
+    def take_token(self) -> None:
+        pass
+
+
+def gathering_until(groups_of: list[int]):
+    """A gather pause that returns once the queue holds the next expected number."""
+    sizes = iter(groups_of)
+
+    def gather():
+        want = next(sizes)
+        while len(sqlite_writes.groups._queue) < want:
+            threading.Event().wait(0.005)
+    return gather
+
+
+def at_once(app, payloads: list[tuple[str, dict]]) -> list[dict]:
+    """Dispatch every (query, payload) from its own thread; the envelopes in that order."""
+    answers: list = [None] * len(payloads)
+
+    def send(n: int, name: str, payload: dict) -> None:
+        with app.app_context():
+            answers[n] = dispatch(STAFF, _Connection(), "queries." + name, payload)
+
+    threads = [threading.Thread(target=send, args=(n, *p)) for n, p in enumerate(payloads)]
+    for thread in threads:
+        thread.start()
+        threading.Event().wait(0.01)  # the first to arrive leads
+    for thread in threads:
+        thread.join(10)
+    return answers
+
+
+def counts(app) -> tuple[int, int, int]:
+    with app.app_context():
+        found = tuple(db.session.scalar(select(func.count()).select_from(model))
+                      for model in (Alert, EventRecord, AuditEntry))
+        db.session.remove()
+        return found
+
+
+def group_sizes() -> float:
+    return metrics.registry.get_sample_value("propsec_sqlite_commit_group_size_sum") or 0.0
+
+
+@pytest.fixture
+def grouped(monkeypatch):
+    def install(*sizes: int):
+        monkeypatch.setattr(sqlite_writes, "groups",
+                            sqlite_writes.CommitGroups(gathering_until(list(sizes))))
+    return install
+
+
+def test_requests_that_arrive_together_share_one_commit_and_fail_alone(app, site, grouped):
+    grouped(6)
+    before, sizes = counts(app), group_sizes()
+    alert = {"propertyId": site["p1"], "userId": "staff", "reason": "gate forced"}
+    answers = at_once(app, [("add-alert", alert), ("add-alert", alert),
+                            ("add-alert", {**alert, "propertyId": 999_999}),  # no such property
+                            ("add-visitor", {"propertyId": site["p1"], "userId": "courier",
+                                             "cameraId": site["camera"]}),
+                            ("add-alert", {**alert, "propertyId": site["p2"]}),
+                            ("add-alert", alert)])
+    assert [a["type"] for a in answers] == ["success", "success", "error", "success", "success",
+                                            "success"], answers
+    assert answers[2]["data"]["code"] == "not_found"
+    assert group_sizes() - sizes == 6, "all six went through one commit"
+    alerts, events, entries = (after - then for after, then in zip(counts(app), before))
+    assert alerts == 4 and entries == 5, "the failed request left nothing; the others all"
+    assert events == 6  # four alerts, and the visit's visit and scanned events
+    with app.app_context():
+        stored = db.session.scalars(select(Alert.id).order_by(Alert.id)).all()[-4:]
+        db.session.remove()
+    assert sorted(answers[n]["data"]["id"] for n in (0, 1, 4, 5)) == stored, \
+        "each request was told its own alert's id"
+
+
+def test_a_failed_commit_fails_every_request_of_the_group_and_keeps_nothing(app, site, grouped,
+                                                                            monkeypatch):
+    grouped(3)
+    before = counts(app)
+
+    def full_disk(self):
+        raise sql.DBAPIError.instance("COMMIT", None, sqlite3.OperationalError("database or disk is full"),
+                                      sqlite3.Error, hide_parameters=True)
+    monkeypatch.setattr(sql.OwnTransaction, "commit", full_disk)
+    alert = {"propertyId": site["p1"], "userId": "staff", "reason": "window"}
+    answers = at_once(app, [("add-alert", alert)] * 3)
+    assert [(a["type"], a["data"]["code"]) for a in answers] == [("error", "internal_error")] * 3
+    assert all("unavailable" in a["data"]["message"] for a in answers)
+    assert counts(app) == before
+
+
+def test_when_sqlite_drops_the_whole_transaction_the_earlier_members_fail_too(app, site,
+                                                                             grouped, monkeypatch):
+    """SQLite rolls back the whole transaction on some errors (a full disk, an I/O error):
+    the requests before the failing one lose their changes, so they must not be told
+    success; the ones after it start a new transaction and succeed."""
+    grouped(4)
+    before = counts(app)
+    from propsec.handlers import alerts
+
+    real = alerts.raise_alert
+
+    def sometimes_drops(req, user_id, reason, *args, **kwargs):
+        if reason == "drop":
+            sql.in_transaction().plain("ROLLBACK")
+            raise sql.DBAPIError.instance("INSERT", None, sqlite3.OperationalError("disk I/O error"),
+                                          sqlite3.Error, hide_parameters=True)
+        return real(req, user_id, reason, *args, **kwargs)
+    monkeypatch.setattr(alerts, "raise_alert", sometimes_drops)
+    alert = {"propertyId": site["p1"], "userId": "staff", "reason": "fence"}
+    answers = at_once(app, [("add-alert", alert), ("add-alert", {**alert, "reason": "drop"}),
+                            ("add-alert", alert), ("add-alert", alert)])
+    assert [a["type"] for a in answers] == ["error", "error", "success", "success"], answers
+    alerts_added, events, entries = (after - then for after, then in zip(counts(app), before))
+    assert (alerts_added, events, entries) == (2, 2, 2)
+
+
+def test_a_request_alone_is_committed_at_once(app, site):
+    before, sizes = counts(app), group_sizes()
+    with app.app_context():
+        answer = dispatch(STAFF, _Connection(), "queries.add-alert",
+                          {"propertyId": site["p1"], "userId": "staff", "reason": "door"})
+    assert answer["type"] == "success"
+    assert group_sizes() - sizes == 1
+    assert counts(app)[0] == before[0] + 1
+    with app.app_context():
+        refused = dispatch(STAFF, _Connection(), "queries.add-alert",
+                           {"propertyId": 999_999, "userId": "staff", "reason": "door"})
+        again = dispatch(STAFF, _Connection(), "queries.add-alert",
+                         {"propertyId": site["p1"], "userId": "staff", "reason": "door"})
+    assert refused["data"]["code"] == "not_found" and again["type"] == "success"
+    assert counts(app)[0] == before[0] + 2
