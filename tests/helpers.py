@@ -98,3 +98,16 @@ class Clients:
 def clients_fixture(connect):
     """Import this into a test module to use the `clients` fixture."""
     return Clients(connect)
+
+
+def change_counts(app) -> tuple[int, int, int]:
+    """How many alerts, event rows and audit entries the database holds."""
+    from sqlalchemy import func, select
+
+    from propsec.models import Alert, AuditEntry, EventRecord
+
+    with app.app_context():
+        found = tuple(db.session.scalar(select(func.count()).select_from(model))
+                      for model in (Alert, EventRecord, AuditEntry))
+        db.session.remove()
+        return found

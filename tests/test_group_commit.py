@@ -11,15 +11,16 @@ import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from helpers import change_counts
+from propsec import sql
 from propsec.extensions import db
-from propsec.models import Alert, AuditEntry, EventRecord
+from propsec.models import Alert
 from propsec.ops import metrics
 from propsec.protocol import sqlite_writes
 from propsec.protocol.access import Principal
 from propsec.protocol.dispatcher import dispatch
-from propsec import sql
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -62,14 +63,6 @@ def at_once(app, payloads: list[tuple[str, dict]]) -> list[dict]:
     return answers
 
 
-def counts(app) -> tuple[int, int, int]:
-    with app.app_context():
-        found = tuple(db.session.scalar(select(func.count()).select_from(model))
-                      for model in (Alert, EventRecord, AuditEntry))
-        db.session.remove()
-        return found
-
-
 def group_sizes() -> float:
     return metrics.registry.get_sample_value("propsec_sqlite_commit_group_size_sum") or 0.0
 
@@ -84,7 +77,7 @@ def grouped(monkeypatch):
 
 def test_requests_that_arrive_together_share_one_commit_and_fail_alone(app, site, grouped):
     grouped(6)
-    before, sizes = counts(app), group_sizes()
+    before, sizes = change_counts(app), group_sizes()
     alert = {"propertyId": site["p1"], "userId": "staff", "reason": "gate forced"}
     answers = at_once(app, [("add-alert", alert), ("add-alert", alert),
                             ("add-alert", {**alert, "propertyId": 999_999}),  # no such property
@@ -96,7 +89,7 @@ def test_requests_that_arrive_together_share_one_commit_and_fail_alone(app, site
                                             "success"], answers
     assert answers[2]["data"]["code"] == "not_found"
     assert group_sizes() - sizes == 6, "all six went through one commit"
-    alerts, events, entries = (after - then for after, then in zip(counts(app), before))
+    alerts, events, entries = (after - then for after, then in zip(change_counts(app), before))
     assert alerts == 4 and entries == 5, "the failed request left nothing; the others all"
     assert events == 6  # four alerts, and the visit's visit and scanned events
     with app.app_context():
@@ -109,7 +102,7 @@ def test_requests_that_arrive_together_share_one_commit_and_fail_alone(app, site
 def test_a_failed_commit_fails_every_request_of_the_group_and_keeps_nothing(app, site, grouped,
                                                                             monkeypatch):
     grouped(3)
-    before = counts(app)
+    before = change_counts(app)
 
     def full_disk(self):
         raise sql.DBAPIError.instance("COMMIT", None, sqlite3.OperationalError("database or disk is full"),
@@ -119,7 +112,7 @@ def test_a_failed_commit_fails_every_request_of_the_group_and_keeps_nothing(app,
     answers = at_once(app, [("add-alert", alert)] * 3)
     assert [(a["type"], a["data"]["code"]) for a in answers] == [("error", "internal_error")] * 3
     assert all("unavailable" in a["data"]["message"] for a in answers)
-    assert counts(app) == before
+    assert change_counts(app) == before
 
 
 def test_when_sqlite_drops_the_whole_transaction_the_earlier_members_fail_too(app, site,
@@ -128,7 +121,7 @@ def test_when_sqlite_drops_the_whole_transaction_the_earlier_members_fail_too(ap
     the requests before the failing one lose their changes, so they must not be told
     success; the ones after it start a new transaction and succeed."""
     grouped(4)
-    before = counts(app)
+    before = change_counts(app)
     from propsec.handlers import alerts
 
     real = alerts.raise_alert
@@ -144,22 +137,22 @@ def test_when_sqlite_drops_the_whole_transaction_the_earlier_members_fail_too(ap
     answers = at_once(app, [("add-alert", alert), ("add-alert", {**alert, "reason": "drop"}),
                             ("add-alert", alert), ("add-alert", alert)])
     assert [a["type"] for a in answers] == ["error", "error", "success", "success"], answers
-    alerts_added, events, entries = (after - then for after, then in zip(counts(app), before))
+    alerts_added, events, entries = (after - then for after, then in zip(change_counts(app), before))
     assert (alerts_added, events, entries) == (2, 2, 2)
 
 
 def test_a_request_alone_is_committed_at_once(app, site):
-    before, sizes = counts(app), group_sizes()
+    before, sizes = change_counts(app), group_sizes()
     with app.app_context():
         answer = dispatch(STAFF, _Connection(), "queries.add-alert",
                           {"propertyId": site["p1"], "userId": "staff", "reason": "door"})
     assert answer["type"] == "success"
     assert group_sizes() - sizes == 1
-    assert counts(app)[0] == before[0] + 1
+    assert change_counts(app)[0] == before[0] + 1
     with app.app_context():
         refused = dispatch(STAFF, _Connection(), "queries.add-alert",
                            {"propertyId": 999_999, "userId": "staff", "reason": "door"})
         again = dispatch(STAFF, _Connection(), "queries.add-alert",
                          {"propertyId": site["p1"], "userId": "staff", "reason": "door"})
     assert refused["data"]["code"] == "not_found" and again["type"] == "success"
-    assert counts(app)[0] == before[0] + 2
+    assert change_counts(app)[0] == before[0] + 2

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event, func, select, text
 
-from helpers import expect, expect_error
+from helpers import change_counts, expect, expect_error
 from propsec import audit, sql
 from propsec.audit import seal
 from propsec.extensions import db
-from propsec.models import Alert, AuditEntry, EventRecord
+from propsec.models import Alert, AuditEntry
 from propsec.notify import fanout
 
 
@@ -121,30 +121,22 @@ def refusing_audit(app):
     lift()
 
 
-def counts(app) -> tuple[int, int, int]:
-    with app.app_context():
-        found = tuple(db.session.scalar(select(func.count()).select_from(model))
-                      for model in (Alert, EventRecord, AuditEntry))
-        db.session.remove()
-        return found
-
-
 def test_a_statement_failing_with_the_commit_undoes_the_request(app, site, connect, backend,
                                                                   refusing_audit):
     owner = connect("owner")
-    before = counts(app)
+    before = change_counts(app)
     for _ in range(6):  # more than one pooled connection meets the failure
         answer = raise_alert(owner, site["p1"])
         # (SQLite's RAISE(ABORT) is a constraint failure: "conflict")
         error = expect_error(answer, "internal_error" if backend == "postgresql" else "conflict")
         assert "refused" not in error["message"] and "INSERT" not in error["message"]
-    assert counts(app) == before  # no alert, no event, no audit entry
+    assert change_counts(app) == before  # no alert, no event, no audit entry
     refusing_audit()
     # Every connection that failed (some with a PREPARE in the failed round trip) serves
     # the same query again.
     ids = [expect(raise_alert(owner, site["p1"]), "success", "id")["id"] for _ in range(12)]
     assert len(set(ids)) == 12
-    alerts, events, entries = counts(app)
+    alerts, events, entries = change_counts(app)
     assert (alerts, events, entries) == (before[0] + 12, before[1] + 12, before[2] + 12)
 
 
