@@ -9,8 +9,11 @@ the hashes with one UPDATE and moves the cursor. Any process may do it; each ent
 once, in order."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import bindparam, select, text, update
 
+from .. import sql
 from ..background import Worker, cursors
 from ..pipeline import log as event_log
 from ..extensions import db
@@ -28,19 +31,40 @@ _SET_HASHES = text("UPDATE audit_log SET hash = h.hash FROM unnest(CAST(:ids AS 
                    "CAST(:hashes AS text[])) AS h(id, hash) WHERE audit_log.id = h.id")
 
 
+class _Entry(NamedTuple):
+    """An audit_log row as as_wire() reads it."""
+    id: int
+    at: object
+    actor: str | None
+    action: str
+    target: str | None
+    property_id: int | None
+    detail: dict
+    address: str | None
+    hash: str | None
+
+
+# The reads run as prepared statements on a pooled connection outside any transaction (the
+# ORM's per-row work cost more than the hashing).
+_UNSEALED = {dialect: sql.Prepared(event_log.final_only(
+    select(*(_TABLE.c[name] for name in _Entry._fields)).where(_TABLE.c.id > bindparam("after")),
+    _TABLE.c.id, dialect).order_by(_TABLE.c.id).limit(BATCH)) for dialect in ("postgresql", "sqlite")}
+_SEALED_UPTO = sql.Prepared(select(LogCursor.__table__.c.last_id)
+                            .where(LogCursor.__table__.c.name == CURSOR))
+_HASH_OF = sql.Prepared(select(_TABLE.c.hash).where(_TABLE.c.id == bindparam("entry_id")))
+
+
 def _chain_next() -> tuple[int, list[dict]] | None:
     """Read the next final unsealed entries and chain them, without taking a lock or a
     transaction id (an idle step must not hold back the event horizon of the whole
     cluster): (the cursor they follow, the hashes to store), or None."""
-    last_id = db.session.scalar(select(LogCursor.last_id).where(LogCursor.name == CURSOR)) or 0
-    rows = event_log.final_only(select(_TABLE).where(_TABLE.c.id > last_id), _TABLE.c.id)
-    entries = db.session.execute(rows.order_by(_TABLE.c.id).limit(BATCH)).all()
-    if not entries:
-        db.session.rollback()
-        return None
-    previous = (db.session.scalar(select(_TABLE.c.hash).where(_TABLE.c.id == last_id))
-                if last_id else None) or ZERO
-    db.session.rollback()
+    with sql.autocommit() as cursor:
+        last_id = _SEALED_UPTO.scalar(cursor) or 0
+        entries = [_Entry(*row) for row in
+                   _UNSEALED[cursor.engine.dialect.name].all(cursor, after=last_id)]
+        if not entries:
+            return None
+        previous = (_HASH_OF.scalar(cursor, entry_id=last_id) if last_id else None) or ZERO
     hashes = []
     for entry in entries:
         previous = chained(previous, as_wire(entry))

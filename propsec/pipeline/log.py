@@ -53,10 +53,11 @@ class LogRow(NamedTuple):
     created_at: datetime
 
 
-def final_only(query: Select, column) -> Select:
+def final_only(query: Select, column, dialect: str | None = None) -> Select:
     """`query` limited to final rows: `column` (an id from `propsec_next_event_id()`) below
     the horizon on PostgreSQL; unchanged on SQLite, where every committed row is final."""
-    return query.where(column < _PG_HORIZON) if db.engine.dialect.name == "postgresql" else query
+    on_postgresql = (dialect or db.engine.dialect.name) == "postgresql"
+    return query.where(column < _PG_HORIZON) if on_postgresql else query
 
 
 def append(pending) -> None:
