@@ -19,6 +19,9 @@ MAX_MESSAGE_BYTES = 64 * 1024
 
 # eventlet announces its maintenance mode on import; it is our chosen default all the same.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+# eventlet's resolver imports dnspython's DNSSEC algorithms, which newer cryptography
+# releases warn about (DSA); propsec never validates DNSSEC.
+warnings.filterwarnings("ignore", module=r"dns\.dnssecalgs\.")
 
 
 def _origin_checker(extra_origins: list[str]):

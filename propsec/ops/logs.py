@@ -44,6 +44,7 @@ def configure(log_format: str) -> None:
     handler.setFormatter(json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(_RequestFields())
     root.addHandler(handler)
+    logging.captureWarnings(True)  # a library's warning is a log line too (JSON when asked)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.WARNING)
     logging.getLogger("propsec").setLevel(logging.INFO)
