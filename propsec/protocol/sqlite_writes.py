@@ -11,9 +11,9 @@ of each table and index) over and over: eight requests in one transaction cost a
 as much each as eight transactions (docs/performance.md, W16). So the requests that run
 prepared statements only (their declarations say `prepared`: the alerts, visits and
 entries that devices send all day) are gathered: the first to arrive lets the requests that
-are ready to run join it (one turn of the event loop, before any transaction is open), then
-runs them one after another in one transaction, each inside its own SAVEPOINT, and commits
-once for all. What it guarantees:
+are ready to run join it (it passes control to the event loop while others keep joining,
+before any transaction is open), then runs them one after another in one transaction, each
+inside its own SAVEPOINT, and commits once for all. What it guarantees:
 
 - no request is answered before the commit that holds its changes has succeeded; when that
   commit fails, every request in the group gets the error and none of their changes is kept;
