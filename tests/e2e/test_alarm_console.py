@@ -372,7 +372,10 @@ def test_a_half_written_resolution_note_survives_new_events(site, open_page, sta
     alert = staff_api.ok("add-alert", propertyId=pid, userId="owner1", reason="smoke",
                          severity="high")["id"]
     page.wait_for_selector(f'#alert-queue > [data-alert-id="{alert}"]', timeout=3000)
-    page.locator('#event-feed > [data-event="events.alerts"]').first.click()
+    # (the feed may draw a moment after the queue: wait for this property's line)
+    line = f'#event-feed > [data-event="events.alerts"][data-property-id="{pid}"]'
+    page.wait_for_selector(line, timeout=3000)
+    page.locator(line).first.click()
     page.wait_for_selector(f'#property-panel[data-property-id="{pid}"]')
     item = f'#property-panel [data-alert-id="{alert}"]'
     page.click(f"{item} [data-action=resolve]")

@@ -5,7 +5,7 @@ import time
 
 from playwright.sync_api import expect
 
-from dashboard_support import map_statuses, shot, wait_for
+from dashboard_support import map_statuses, shot
 
 
 def assert_layout(page, panel=False):
@@ -62,12 +62,13 @@ def test_alert_from_another_client_reaches_feed_and_map_within_two_seconds(site,
     device = site.client("owner1")
     started = time.monotonic()
     created = device.ok("add-alert", propertyId=target, userId="owner1", reason="door forced")
-    page.wait_for_selector('#event-feed > [data-event="events.alerts"]', timeout=2000)
+    line = f'#event-feed > [data-event="events.alerts"][data-property-id="{target}"]'
+    page.wait_for_selector(line, timeout=2000)
     page.wait_for_selector(f'#map [data-property-id="{target}"].alerting', state="attached", timeout=2000)
     page.wait_for_selector(f'.alert-pulse[data-alert-property-id="{target}"]', state="attached", timeout=2000)
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, f"alert took {elapsed:.2f}s to show"
-    item = page.locator('#event-feed > [data-event="events.alerts"]').first
+    item = page.locator(line).first
     assert item.get_attribute("data-event-id").isdigit()
     assert "door forced" in item.inner_text()
     assert page.locator(".toast").count() >= 1, "an alert raises a toast"
@@ -114,7 +115,7 @@ def test_owner_adds_property_staff_sees_it_admin_approves_both_recolour(site, op
 
     staff.wait_for_selector(f'#map [data-property-id="{pid}"][data-status="PENDING"]', state="attached",
                             timeout=5000)
-    staff.wait_for_selector(f'#event-feed > [data-event="events.property-added"]', timeout=5000)
+    staff.wait_for_selector('#event-feed > [data-event="events.property-added"]', timeout=5000)
 
     admin.click("#tab-btn-queues")
     admin.fill("#queue-pending input[type=search]", "Brand New")
