@@ -427,18 +427,17 @@ def transaction(own: bool):
             SessionTransaction.close()
         return
     tx = OwnTransaction(db.engine)
-    token = _CURRENT.set(tx)
     try:
-        yield tx
+        with shared(tx):
+            yield tx
     finally:
-        _CURRENT.reset(token)
         tx.close()
 
 
 @contextmanager
 def shared(tx: OwnTransaction):
-    """Run as one of the requests a transaction serves (SQLite's group commit): the
-    prepared statements of the block run in `tx`, which another request opened and commits."""
+    """The prepared statements of the block run in `tx`: the request's own transaction, or
+    one that another request opened and commits for several (SQLite's group commit)."""
     token = _CURRENT.set(tx)
     try:
         yield tx

@@ -111,7 +111,7 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
     on_sqlite = decl.mutates and db.engine.dialect.name == "sqlite"
     if on_sqlite and decl.prepared:
-        return sqlite_writes.groups.run(lambda tx: _work(decl, request, data))
+        return sqlite_writes.groups.run(lambda: _work(decl, request, data))
     with sqlite_writes.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:
         envelope = _work(decl, request, data)
         tx.commit()

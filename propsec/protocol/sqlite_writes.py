@@ -73,8 +73,8 @@ class CommitGroups:
             if passes >= 2 and len(self._queue) == waiting:
                 return
 
-    def run(self, work: Callable[[sql.OwnTransaction], object]):
-        """Run `work(tx)` in a transaction shared with the requests that arrive with it;
+    def run(self, work: Callable[[], object]):
+        """Run `work()` in a transaction shared with the requests that arrive with it;
         return its result once the transaction has committed, or raise its error (or the
         commit's)."""
         member = _Member(work)
@@ -150,7 +150,7 @@ class CommitGroups:
 def _as_member(work: Callable, tx: sql.OwnTransaction):
     """One member's work, in its own request's context, on the group's transaction."""
     with sql.shared(tx):
-        result = work(tx)
+        result = work()
     tx.refuse_session()
     return result
 
