@@ -43,6 +43,12 @@ from .extensions import db
 _SERVER_NAMES = itertools.count(1)
 
 
+def batches(engine: Engine) -> bool:
+    """Whether a request's own transaction on `engine` sends its statements in batches
+    (`_BatchingCursor`): PostgreSQL through psycopg2."""
+    return _psycopg2(engine)
+
+
 def _psycopg2(engine: Engine) -> bool:
     """Whether the engine talks to PostgreSQL through psycopg2: then our own transactions
     run with the driver in autocommit (BEGIN is sent by us, with the first read), and
@@ -299,9 +305,11 @@ class _BatchingCursor(_Cursor):
         self.begun = False
         self._waiting: list[bytes] = []
         self._waiting_names: list[str] = []  # prepared by statements not sent yet
+        self.round_trips = 0
 
     def _send(self, statements: list[bytes], fetch: bool) -> list:
         self._waiting_names = []
+        self.round_trips += 1
         return self._round_trip(statements, fetch, statements[-1].decode(errors="replace"))
 
     def _opening(self) -> list[bytes]:
@@ -330,6 +338,32 @@ class _BatchingCursor(_Cursor):
             return  # nothing was asked of the database
         self._send([*self._opening(), b"COMMIT"], False)
         self.begun = False
+
+    # For PostgreSQL's group commit (protocol/group_commit.py): a request's statements can be
+    # taken back as long as none of them has been sent.
+    def queue(self, statement: bytes) -> None:
+        """A statement with no parameters and no answer, sent with the next round trip."""
+        self._waiting.append(statement)
+
+    def mark(self) -> tuple[int, int]:
+        return len(self._waiting), self.round_trips
+
+    def unsend(self, mark: tuple[int, int]) -> bool:
+        """Drop the statements queued since `mark`; False (nothing dropped) when a round trip
+        has gone since, which may have carried some of them."""
+        count, trips = mark
+        if trips != self.round_trips:
+            return False
+        dropped, self._waiting = self._waiting[count:], self._waiting[:count]
+        for statement in dropped:
+            if statement.startswith(b"PREPARE "):
+                name = statement[8:].split(b" ", 1)[0].decode()
+                self._server.names.discard(name)
+                if name in self._waiting_names:
+                    self._waiting_names.remove(name)
+            elif statement == b"DEALLOCATE ALL":
+                self._server.unsure = True  # still to be done
+        return True
 
     def rollback(self) -> None:
         """End whatever was begun and not committed (also a transaction a failed statement
@@ -371,24 +405,35 @@ class OwnTransaction:
             # over two transactions: a bug, refused before anything is committed.
             raise RuntimeError("a prepared query used the ORM session")
 
-    # For SQLite's group commit (protocol/sqlite_writes.py): one transaction, a savepoint
-    # per request in it.
+    # For group commit (protocol/group_commit.py): one transaction, a savepoint per request
+    # in it. On PostgreSQL these statements travel with the next round trip.
+    def _control(self, statement: str) -> None:
+        if self._batching:
+            self.cursor.queue(statement.encode())
+        else:
+            self.cursor.plain(statement)
+
+    def mark(self):
+        """Where the statements not sent yet end (PostgreSQL), for `_BatchingCursor.unsend`."""
+        return self.cursor.mark() if self._batching else None
+
     def begin(self) -> None:
-        self.cursor.plain("BEGIN")
+        if not self._batching:  # (the batching cursor sends BEGIN with its first statement)
+            self.cursor.plain("BEGIN")
 
     def savepoint(self) -> None:
-        self.cursor.plain("SAVEPOINT propsec_request")
+        self._control("SAVEPOINT propsec_request")
 
     def release_savepoint(self) -> None:
-        self.cursor.plain("RELEASE propsec_request")
+        self._control("RELEASE propsec_request")
 
     def rollback_to_savepoint(self) -> bool:
         """Undo the current request's part; False when the database has already rolled
         back the whole transaction (SQLite does on a full disk or an I/O error)."""
-        if not self._driver.in_transaction:
+        if not self._batching and not self._driver.in_transaction:
             return False
-        self.cursor.plain("ROLLBACK TO propsec_request")
-        self.cursor.plain("RELEASE propsec_request")
+        self._control("ROLLBACK TO propsec_request")
+        self._control("RELEASE propsec_request")
         return True
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
-"""SQLite's group commit (propsec/protocol/sqlite_writes.py): requests that arrive together
-share one transaction, each answered only after that commit, each failure its own.
+"""Group commit (propsec/protocol/group_commit.py), on SQLite and PostgreSQL: requests that
+arrive together share one transaction, each answered only after that commit, each failure
+its own.
 
 The requests run on real threads through the real dispatcher; the gathering pause is
 replaced by one that waits until every request of the test has queued, so the group is
@@ -18,11 +19,12 @@ from propsec import sql
 from propsec.extensions import db
 from propsec.models import Alert
 from propsec.ops import metrics
-from propsec.protocol import sqlite_writes
+from propsec.protocol import group_commit
 from propsec.protocol.access import Principal
 from propsec.protocol.dispatcher import dispatch
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+both = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
 
 STAFF = Principal("staff", "Staff Person", "staff")
 
@@ -41,7 +43,7 @@ def gathering_until(groups_of: list[int]):
 
     def gather():
         want = next(sizes)
-        while len(sqlite_writes.groups._queue) < want:
+        while len(group_commit.groups._queue) < want:
             threading.Event().wait(0.005)
     return gather
 
@@ -64,41 +66,46 @@ def at_once(app, payloads: list[tuple[str, dict]]) -> list[dict]:
 
 
 def group_sizes() -> float:
-    return metrics.registry.get_sample_value("propsec_sqlite_commit_group_size_sum") or 0.0
+    return metrics.registry.get_sample_value("propsec_commit_group_size_sum") or 0.0
 
 
 @pytest.fixture
 def grouped(monkeypatch):
     def install(*sizes: int):
-        monkeypatch.setattr(sqlite_writes, "groups",
-                            sqlite_writes.CommitGroups(gathering_until(list(sizes))))
+        monkeypatch.setattr(group_commit, "groups",
+                            group_commit.CommitGroups(gathering_until(list(sizes))))
     return install
 
 
+@both
 def test_requests_that_arrive_together_share_one_commit_and_fail_alone(app, site, grouped):
-    grouped(6)
+    grouped(7)
     before, sizes = change_counts(app), group_sizes()
     alert = {"propertyId": site["p1"], "userId": "staff", "reason": "gate forced"}
+    visit = {"propertyId": site["p1"], "userId": "courier", "cameraId": site["camera"]}
     answers = at_once(app, [("add-alert", alert), ("add-alert", alert),
                             ("add-alert", {**alert, "propertyId": 999_999}),  # no such property
-                            ("add-visitor", {"propertyId": site["p1"], "userId": "courier",
-                                             "cameraId": site["camera"]}),
+                            ("add-visitor", visit),
+                            # fails after its first statements have reached the database
+                            ("add-visitor", {**visit, "cameraId": 999_999}),
                             ("add-alert", {**alert, "propertyId": site["p2"]}),
                             ("add-alert", alert)])
-    assert [a["type"] for a in answers] == ["success", "success", "error", "success", "success",
-                                            "success"], answers
+    assert [a["type"] for a in answers] == ["success", "success", "error", "success", "error",
+                                            "success", "success"], answers
     assert answers[2]["data"]["code"] == "not_found"
-    assert group_sizes() - sizes == 6, "all six went through one commit"
+    assert answers[4]["data"]["code"] == "validation_error"
+    assert group_sizes() - sizes == 7, "all seven went through one commit"
     alerts, events, entries = (after - then for after, then in zip(change_counts(app), before))
     assert alerts == 4 and entries == 5, "the failed request left nothing; the others all"
     assert events == 6  # four alerts, and the visit's visit and scanned events
     with app.app_context():
         stored = db.session.scalars(select(Alert.id).order_by(Alert.id)).all()[-4:]
         db.session.remove()
-    assert sorted(answers[n]["data"]["id"] for n in (0, 1, 4, 5)) == stored, \
+    assert sorted(answers[n]["data"]["id"] for n in (0, 1, 5, 6)) == stored, \
         "each request was told its own alert's id"
 
 
+@both
 def test_a_failed_commit_fails_every_request_of_the_group_and_keeps_nothing(app, site, grouped,
                                                                             monkeypatch):
     grouped(3)
@@ -115,6 +122,7 @@ def test_a_failed_commit_fails_every_request_of_the_group_and_keeps_nothing(app,
     assert change_counts(app) == before
 
 
+@sqlite_only
 def test_when_sqlite_drops_the_whole_transaction_the_earlier_members_fail_too(app, site,
                                                                              grouped, monkeypatch):
     """SQLite rolls back the whole transaction on some errors (a full disk, an I/O error):
@@ -141,6 +149,7 @@ def test_when_sqlite_drops_the_whole_transaction_the_earlier_members_fail_too(ap
     assert (alerts_added, events, entries) == (2, 2, 2)
 
 
+@both
 def test_a_request_alone_is_committed_at_once(app, site):
     before, sizes = change_counts(app), group_sizes()
     with app.app_context():
@@ -156,3 +165,36 @@ def test_a_request_alone_is_committed_at_once(app, site):
                          {"propertyId": site["p1"], "userId": "staff", "reason": "door"})
     assert refused["data"]["code"] == "not_found" and again["type"] == "success"
     assert change_counts(app)[0] == before[0] + 2
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_statement_postgresql_refuses_fails_its_own_request_and_the_others_run_again(
+        app, site, grouped, monkeypatch):
+    """On PostgreSQL a request's statements travel with others' (at the latest with the
+    group's COMMIT), so a refused one cannot be told apart: the group is rolled back and each
+    request runs again alone, getting the answer it would have had alone."""
+    grouped(4, 1, 1, 1, 1)  # the group of four, then each again by itself
+    before, sizes = change_counts(app), group_sizes()
+    from propsec.handlers import alerts
+
+    real = alerts.raise_alert
+
+    def refused_by_the_server(req, user_id, reason, *args, **kwargs):
+        if reason == "poison":  # a statement nobody reads the answer of, failing there
+            sql.in_transaction().queue(b"SELECT 1 / 0")
+        return real(req, user_id, reason, *args, **kwargs)
+    monkeypatch.setattr(alerts, "raise_alert", refused_by_the_server)
+    alert = {"propertyId": site["p1"], "userId": "staff", "reason": "fence"}
+    answers = at_once(app, [("add-alert", alert), ("add-alert", {**alert, "reason": "poison"}),
+                            ("add-alert", {**alert, "propertyId": 999_999}),
+                            ("add-alert", alert)])
+    assert [a["type"] for a in answers] == ["success", "error", "error", "success"], answers
+    assert answers[1]["data"]["code"] == "internal_error"
+    assert answers[2]["data"]["code"] == "not_found", "its own answer, not run again"
+    assert group_sizes() - sizes == 2, "the refused group is not counted, nor the request refused alone"
+    alerts_added, events, entries = (after - then for after, then in zip(change_counts(app), before))
+    assert (alerts_added, events, entries) == (2, 2, 2)
+    with app.app_context():
+        stored = db.session.scalars(select(Alert.id).order_by(Alert.id)).all()[-2:]
+        db.session.remove()
+    assert sorted(answers[n]["data"]["id"] for n in (0, 3)) == stored

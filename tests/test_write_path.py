@@ -50,8 +50,9 @@ def test_add_alert_takes_two_round_trips_each_statement_prepared_once(
 
     for i in range(0, 24, 2):
         first, last = (sql_of(statements) for _, statements in round_trips[i:i + 2])
-        # BEGIN with the target, which reserves the alert's id
-        assert first[0] == b"BEGIN" and b"FROM properties" in first[-1]
+        # BEGIN with the target (read as a group's, protocol/group_commit.py), which
+        # reserves the alert's id
+        assert first[0] == b"BEGIN" and b"JOIN properties p" in first[-1]
         assert b"nextval('alerts_id_seq')" in first[-1]
         # the alert, its audit entry and its event travel with the COMMIT
         assert last[-1] == b"COMMIT"

@@ -29,7 +29,7 @@ delivery_lag = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=registry)
 commit_group = Histogram(
-    "propsec_sqlite_commit_group_size", "Requests committed together on SQLite (group commit)",
+    "propsec_commit_group_size", "Prepared changing requests committed together (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry)
 webhook_deliveries = Counter("propsec_webhook_deliveries", "Webhook delivery attempts, by outcome",
                              ["outcome"], registry=registry)

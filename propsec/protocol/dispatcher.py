@@ -15,7 +15,7 @@ from .. import audit, sql
 from ..ops import logs, metrics
 from ..extensions import db
 from ..models.properties import PropertyShape
-from . import envelopes, sqlite_writes, targets
+from . import envelopes, group_commit, targets
 from .access import Principal, check_owner, check_role, check_self
 from .errors import Conflict, InternalError, NotFound, ProtocolError, ValidationFailed
 from ..pipeline import pipeline
@@ -98,7 +98,6 @@ def run(decl: Declaration, request: Request, payload) -> dict:
         # last used): nothing happened, so the request runs once more on a fresh one.
         if not (exc.connection_invalidated and not request.settled):
             raise
-        request.target, request.pending, request.on_commit, request.reserved = None, [], [], {}
         envelope = transaction(decl, request, data)
     if request.pending:
         pipeline().committed()
@@ -110,16 +109,22 @@ def run(decl: Declaration, request: Request, payload) -> dict:
 def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
     on_sqlite = decl.mutates and db.engine.dialect.name == "sqlite"
-    if on_sqlite and decl.prepared:
-        return sqlite_writes.groups.run(lambda: _work(decl, request, data))
-    with sqlite_writes.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:
+    if decl.mutates and decl.prepared and (on_sqlite or sql.batches(db.engine)):
+        # The target the group reads for it (not one locked FOR UPDATE in the transaction,
+        # nor one that takes a query of its own to find).
+        wanted = ((decl.target_id(data), decl.reserves)
+                  if isinstance(decl.target, str) and not decl.lock else None)
+        return group_commit.groups.run(lambda: _work(decl, request, data), wanted)
+    with group_commit.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:
         envelope = _work(decl, request, data)
         tx.commit()
         return envelope
 
 
 def _work(decl: Declaration, request: Request, data: Payload) -> dict:
-    """A request's part of its transaction, up to the commit."""
+    """A request's part of its transaction, up to the commit. (It may run again, in a new
+    transaction, when a shared one was refused: it starts afresh.)"""
+    request.pending, request.on_commit, request.reserved = [], [], {}
     request.target = load_target(decl, request, data)
     envelope = decl.handler(request, data)
     if decl.mutates:
