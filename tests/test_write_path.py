@@ -14,6 +14,7 @@ from propsec.audit import seal
 from propsec.extensions import db
 from propsec.models import Alert, AuditEntry
 from propsec.notify import fanout
+from propsec.protocol import targets
 
 
 def raise_alert(client, pid):
@@ -72,6 +73,38 @@ def test_add_alert_takes_two_round_trips_each_statement_prepared_once(
         stored = db.session.scalars(select(Alert.id).order_by(Alert.id)).all()
         db.session.remove()
     assert stored == sorted(ids) and len(set(ids)) == 12
+
+
+def test_a_visit_and_an_entry_read_their_camera_and_allowed_user_with_the_target(
+        app, site, connect, backend, round_trips):
+    """add-visitor asks whether the camera is the property's, add-auth-entry whether the
+    person may come in: on PostgreSQL both are read with the target (targets.Lookup), so
+    each request is BEGIN with that read, then its writes with COMMIT, and the answers are
+    the ones the reads call for."""
+    if backend != "postgresql":
+        pytest.skip("round trips are PostgreSQL's matter (SQLite runs inside the process)")
+    owner, staff = connect("owner"), connect("staff")
+    expect(owner.call("add-allowed-user", propertyId=site["p1"], userId="neighbour"), "success")
+    del round_trips[:]
+    visit = {"propertyId": site["p1"], "userId": "courier"}
+    expect(staff.call("add-visitor", **visit, cameraId=site["camera"]), "success", "id")
+    expect_error(staff.call("add-visitor", **visit, cameraId=site["other_camera"]),
+                 "validation_error", "cameraId")
+    allowed = expect(staff.call("add-auth-entry", propertyId=site["p1"], userId="neighbour"),
+                     "success", "authorized")
+    stranger = expect(staff.call("add-auth-entry", propertyId=site["p1"], userId="stranger"),
+                      "success", "authorized", "alertId")
+    assert (allowed["authorized"], stranger["authorized"]) == (True, False)
+    with app.app_context():
+        with_lookups = {p.compiled(db.engine).server.name.encode()
+                        for p in targets._PREFETCH.values()
+                        if b"LATERAL" in p.compiled(db.engine).server.prepare}
+    assert with_lookups
+    shape = [(statements[0], statements[-1].split(b"(")[0]) for _, statements in round_trips]
+    ends = [b"COMMIT", b"ROLLBACK", b"COMMIT", b"COMMIT"]  # the refused visit: nothing to keep
+    assert len(shape) == 8 and [s[1] for s in shape[1::2]] == ends, shape
+    for begin, read in shape[0::2]:  # each began with the read of its target and lookups
+        assert begin == b"BEGIN" and read.removeprefix(b"EXECUTE ") in with_lookups
 
 
 def test_every_prepared_write_answers_with_the_id_it_stored(app, site, connect):

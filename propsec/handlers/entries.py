@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from .. import schedules, sql
 from ..models import AWAY, DISARMED, HOME, SEVERITIES, Alert, AllowedUser, AuthEntry
@@ -10,12 +10,13 @@ from ..models._common import utcnow
 from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.registry import websocket_query
+from ..protocol.targets import Lookup
 from ..protocol.schemas import PropertyRef, UserId
 from .alerts import AlertsQuery, newest_first, raise_alert
 
-_ALLOWED = sql.Prepared(select(AllowedUser.schedule, AllowedUser.valid_until).where(
-    AllowedUser.property_id == bindparam("property_id"),
-    AllowedUser.user_id == bindparam("user_id")))
+ALLOWED_AT_TARGET = Lookup("allowed", "userId", "text", lambda property_id, user_id: select(
+    AllowedUser.schedule, AllowedUser.valid_until).where(AllowedUser.property_id == property_id,
+                                                         AllowedUser.user_id == user_id))
 _NEW_ENTRY = sql.NewRow(AuthEntry.__table__, "property_id", "user_id", "authorized", "timestamp")
 # An unauthorized entry's alert is as severe as the property is armed (contract section 14).
 ENTRY_SEVERITY = {AWAY: SEVERITIES.index("critical"), HOME: SEVERITIES.index("high"),
@@ -27,7 +28,7 @@ def entry_refusal(cursor, prop, user_id: str, now) -> str | None:
     the owner always may, an allowed user inside their schedule and before its end."""
     if user_id == prop.owner_id:
         return None
-    listed = _ALLOWED.first(cursor, property_id=prop.id, user_id=user_id)
+    listed = ALLOWED_AT_TARGET.first(cursor, prop.id, user_id)
     if listed is None:
         return schedules.UNAUTHORIZED
     zone = schedules.site_zone(current_app.config["PROPSEC_TIMEZONE"])
@@ -45,7 +46,7 @@ def get_auth_entries(req, data: AlertsQuery):
 
 @websocket_query("add-auth-entry", NewEntry, allow=Allow.STAFF, target="propertyId", mutates=True,
                  emits=("events.auth-entries", "events.alerts"), prepared=True,
-                 reserves=(AuthEntry.__table__, Alert.__table__))
+                 reserves=(AuthEntry.__table__, Alert.__table__), looks_up=(ALLOWED_AT_TARGET,))
 def add_auth_entry(req, data: NewEntry):
     prop, now = req.target, utcnow()
     cursor = sql.in_transaction()

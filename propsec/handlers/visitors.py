@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from pydantic import Field, model_validator
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 
 from .. import sql
 from ..extensions import db
@@ -14,15 +14,16 @@ from ..protocol import envelopes
 from ..protocol.access import Allow
 from ..protocol.errors import ValidationFailed
 from ..protocol.registry import websocket_query
+from ..protocol.targets import Lookup
 from ..protocol.schemas import Day, Id, PropertyRef, UserId
 from ._shared import days_ago
 from .alerts import raise_alert
-from .entries import entry_refusal
+from .entries import ALLOWED_AT_TARGET, entry_refusal
 
 MAX_RANGE_DAYS = 365
-_CAMERA = sql.Prepared(select(Equipment.id).where(
-    Equipment.id == bindparam("camera_id"), Equipment.property_id == bindparam("property_id"),
-    Equipment.type_id == CAMERA))
+CAMERA_AT_TARGET = Lookup("camera", "cameraId", "bigint", lambda property_id, camera_id: select(
+    Equipment.id).where(Equipment.id == camera_id, Equipment.property_id == property_id,
+                        Equipment.type_id == CAMERA))
 _NEW_VISIT = sql.NewRow(Visit.__table__, "property_id", "camera_id", "user_id", "timestamp")
 
 
@@ -46,10 +47,10 @@ class DayRange(PropertyRef):
 
 @websocket_query("add-visitor", NewVisit, allow=Allow.STAFF, target="propertyId", mutates=True,
                  emits=("events.visits", "events.scanned", "events.alerts"), prepared=True,
-                 reserves=(Visit.__table__,))
+                 reserves=(Visit.__table__,), looks_up=(CAMERA_AT_TARGET, ALLOWED_AT_TARGET))
 def add_visitor(req, data: NewVisit):
     cursor, now = sql.in_transaction(), utcnow()
-    if _CAMERA.first(cursor, camera_id=data.cameraId, property_id=req.target.id) is None:
+    if CAMERA_AT_TARGET.first(cursor, req.target.id, data.cameraId) is None:
         raise ValidationFailed.on("cameraId", "is not a camera of this property")
     visit_id = _NEW_VISIT.add(req.reserved, property_id=req.target.id, camera_id=data.cameraId,
                               user_id=data.userId, timestamp=now)

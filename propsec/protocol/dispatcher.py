@@ -112,8 +112,10 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     if decl.mutates and decl.prepared and (on_sqlite or sql.batches(db.engine)):
         # The target the group reads for it (not one locked FOR UPDATE in the transaction,
         # nor one that takes a query of its own to find).
-        wanted = ((decl.target_id(data), decl.reserves)
-                  if isinstance(decl.target, str) and not decl.lock else None)
+        wanted = ((decl.target_id(data), decl.reserves, tuple(
+            (lookup, getattr(data, lookup.field)) for lookup in decl.looks_up
+            if getattr(data, lookup.field) is not None))
+            if isinstance(decl.target, str) and not decl.lock else None)
         return group_commit.groups.run(lambda: _work(decl, request, data), wanted)
     with group_commit.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:
         envelope = _work(decl, request, data)

@@ -39,6 +39,9 @@ class Declaration:
     # Tables whose next id the target's read reserves (PostgreSQL: nextval in that same
     # round trip), so the handler's INSERTs of those rows need no answer (sql.NewRow).
     reserves: tuple = ()
+    # Reads beside the target (targets.Lookup), by a payload field: a PostgreSQL group reads
+    # them with its targets, in the same round trip.
+    looks_up: tuple = ()
 
     def target_id(self, data: Payload) -> int | None:
         if self.target is None:
@@ -55,19 +58,20 @@ _DECLARATIONS: list[Declaration] = []
 def websocket_query(name: str, schema: type[Payload] = Empty, *, allow: Allow,
                     aliases: tuple[str, ...] = (), target=None, mutates: bool = False,
                     lock: bool = False, emits: tuple[str, ...] = (), internal: bool = False,
-                    prepared: bool = False, reserves: tuple = ()):
+                    prepared: bool = False, reserves: tuple = (), looks_up: tuple = ()):
     """Declare a query. `internal` ones (session, subscribe...) carry no `queries.` prefix."""
     prefix = "" if internal else QUERY_PREFIX
     if lock and not mutates:
         raise ValueError(f"{name}: only a query that changes its target locks it")
-    if reserves and not (prepared and mutates and target):
-        raise ValueError(f"{name}: ids are reserved with a changing prepared query's target")
+    if (reserves or looks_up) and not (prepared and mutates and isinstance(target, str)):
+        raise ValueError(f"{name}: ids are reserved, and lookups made, with a changing "
+                         "prepared query's target")
 
     def register(handler: Callable) -> Callable:
         decl = Declaration(prefix + name, handler, schema, allow,
                            tuple(prefix + a for a in aliases), target, mutates, lock, emits,
                            checks_self="userId" in schema.model_fields, prepared=prepared,
-                           reserves=tuple(reserves))
+                           reserves=tuple(reserves), looks_up=tuple(looks_up))
         for wire_name in (decl.name, *decl.aliases):
             if wire_name in _REGISTRY:
                 raise RuntimeError(f"query {wire_name} declared twice")

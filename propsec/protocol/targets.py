@@ -10,6 +10,7 @@ processing and its teardown): most of what a `get-property` cost the server
 offers the model's attributes and methods (`PropertyShape`)."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
@@ -98,37 +99,89 @@ def _reserving(for_update: bool, reserves: tuple) -> Prepared:
 _PREFETCHED: ContextVar[tuple | None] = ContextVar("propsec_prefetched_target", default=None)
 
 
+_LOOKED_UP: ContextVar[dict | None] = ContextVar("propsec_prefetched_lookups", default=None)
+
+
 @contextmanager
 def prefetched(found: tuple | None):
-    """The block's request finds its target in `found` (a `prefetch` result), not in the
-    database."""
-    token = _PREFETCHED.set(found)
+    """The block's request finds its target and its lookups in `found` (a `prefetch`
+    result), not in the database."""
+    token = _PREFETCHED.set(None if found is None else found[:3])
+    looked_up = _LOOKED_UP.set(None if found is None else found[3])
     try:
         yield
     finally:
         _PREFETCHED.reset(token)
+        _LOOKED_UP.reset(looked_up)
 
 
-Wanted = tuple  # (property id, tables whose next id to reserve) of one request
+class Lookup:
+    """A read of at most one row that a prepared changing query makes beside its target, by
+    the target's id and one field of its payload (is this camera the property's? may this
+    person come in?). `query(property_id, value)` builds it from two column expressions:
+    with bound values it is the lookup's own prepared statement; in a PostgreSQL group it
+    becomes part of the group's `prefetch`, so it costs no round trip of its own. A
+    declaration names its lookups (`looks_up`); the handler calls `first`."""
+
+    def __init__(self, name: str, field: str, sql_type: str, query):
+        self.name, self.field, self.sql_type = name, field, sql_type
+        self._query = query
+        self._alone = Prepared(query(bindparam("property_id"), bindparam("value")))
+        self.width = len(self._alone.statement.selected_columns)
+
+    def first(self, cursor, property_id: int, value):
+        """The row (or None) for the target `property_id` and `value`."""
+        looked_up = _LOOKED_UP.get()
+        if looked_up is not None and self.name in looked_up:
+            asked, row = looked_up[self.name]
+            if asked == value:
+                return row
+        return self._alone.first(cursor, property_id=property_id, value=value)
+
+    def lateral(self, engine, value_column: str) -> str:
+        """The lookup as SQL over the prefetch's `m.id` and `m.<value_column>`, with a last
+        column that is true when there is a row."""
+        statement = self._query(literal_column("m.id"), literal_column(f"m.{value_column}"))
+        statement = statement.add_columns(literal_column("true")).limit(1)
+        compiled = str(statement.compile(dialect=engine.dialect,
+                                         compile_kwargs={"literal_binds": True}))
+        return _NOT_A_BIND.sub(r"\\:", compiled)  # (it goes into a text() statement)
+
+    def row(self, engine, values: tuple):
+        """One prefetched row in the form `first` gives it (the statement's own result
+        processing), or None."""
+        if values[-1] is None:
+            return None
+        return self._alone.compiled(engine).rows([values[:-1]])[0]
+
+
+_NOT_A_BIND = re.compile(r"(?<!:):(?!:)")
+Wanted = tuple  # (property id, reserved tables, ((Lookup, value), ...)) of one request
 _PREFETCH: dict[tuple, Prepared] = {}
 
 
 def prefetch(cursor, wanted: list[Wanted | None]) -> list[tuple | None]:
-    """The targets of several requests and the ids they reserve, in one statement (one round
-    trip, PostgreSQL): for each (property id, tables) in `wanted`, (property id, snapshot or
-    None, {table name: new id}), in the same order; None where nothing was wanted. An id is
-    taken only for a property that exists, as `in_transaction` takes it. A row read here and
-    not locked is as current as the same SELECT inside the transaction: under READ
-    COMMITTED each statement sees what was committed when it began, so only queries whose
+    """The targets of several requests, the ids they reserve and their lookups, in one
+    statement (one round trip, PostgreSQL): for each (property id, tables, lookups) in
+    `wanted`, (property id, snapshot or None, {table name: new id}, {lookup name: (value,
+    row or None)}), in the same order; None where nothing was wanted. An id is taken only
+    for a property that exists, as `in_transaction` takes it. A row read here and not
+    locked is as current as the same SELECT inside the transaction: under READ COMMITTED
+    each statement sees what was committed when it began, so only queries whose
     declarations do not `lock` their target are read this way."""
     asked = [w for w in wanted if w is not None]
     if not asked:
         return [None] * len(wanted)
-    tables = sorted({t.name for _, reserves in asked for t in reserves})
-    values = {"ids": [property_id for property_id, _ in asked]}
+    tables = sorted({t.name for _, reserves, _ in asked for t in reserves})
+    lookups = sorted({lookup for *_, pairs in asked for lookup, _ in pairs},
+                     key=lambda lookup: lookup.name)
+    values = {"ids": [property_id for property_id, _, _ in asked]}
     for n, table in enumerate(tables):
-        values[f"r{n}"] = [any(t.name == table for t in reserves) for _, reserves in asked]
-    rows = iter(_prefetching(tuple(tables)).all(cursor, **values))
+        values[f"r{n}"] = [any(t.name == table for t in reserves) for _, reserves, _ in asked]
+    for n, lookup in enumerate(lookups):
+        values[f"l{n}"] = [dict(pairs).get(lookup) for *_, pairs in asked]
+    engine = cursor.engine
+    rows = iter(_prefetching(engine, tuple(tables), tuple(lookups)).all(cursor, **values))
     width = len(_FIELDS)
     out: list[tuple | None] = []
     for want in wanted:
@@ -138,28 +191,43 @@ def prefetch(cursor, wanted: list[Wanted | None]) -> list[tuple | None]:
         row = next(rows)
         found = row[1]
         snapshot = PropertySnapshot(*row[2:2 + width]) if found else None
-        reserved = ({name: new_id for name, new_id in zip(tables, row[2 + width:])
+        at = 2 + width + len(tables)
+        reserved = ({name: new_id for name, new_id in zip(tables, row[2 + width:at])
                      if new_id is not None} if found else {})
-        out.append((want[0], snapshot, reserved))
+        looked_up = {}
+        for lookup in lookups:
+            span = lookup.width + 1
+            looked_up[lookup.name] = (dict(want[2]).get(lookup), lookup.row(engine, row[at:at + span]))
+            at += span
+        out.append((want[0], snapshot, reserved, {
+            lookup.name: looked_up[lookup.name] for lookup, _ in want[2]}))
     return out
 
 
-def _prefetching(tables: tuple[str, ...]) -> Prepared:
-    """The SELECT of `prefetch` for requests reserving ids of `tables`: the requested
-    property ids (and, per table, whether to reserve) unnested in order, each joined to its
-    property, with nextval of each table's sequence where asked."""
-    found = _PREFETCH.get(tables)
+def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -> Prepared:
+    """The SELECT of `prefetch` for requests reserving ids of `tables` and reading
+    `lookups`: the requested property ids (per table whether to reserve, per lookup its
+    value) unnested in order, each joined to its property and to each lookup's row, with
+    nextval of each table's sequence where asked."""
+    key = (tables, tuple(lookup.name for lookup in lookups))
+    found = _PREFETCH.get(key)
     if found is None:
         table = Property.__table__
         columns = ", ".join(f"p.{table.c[f.name].name}" for f in _FIELDS)
         reserving = "".join(f", CASE WHEN m.r{n} AND p.id IS NOT NULL "
                             f"THEN nextval('{name}_id_seq') END" for n, name in enumerate(tables))
+        looking = "".join(f", l{n}.*" for n in range(len(lookups)))
+        joins = "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS l{n} ON true"
+                        for n, lookup in enumerate(lookups))
         arrays = ", ".join(["CAST(:ids AS bigint[])",
-                            *(f"CAST(:r{n} AS boolean[])" for n in range(len(tables)))])
-        names = ", ".join(["id", *(f"r{n}" for n in range(len(tables))), "ord"])
+                            *(f"CAST(:r{n} AS boolean[])" for n in range(len(tables))),
+                            *(f"CAST(:l{n} AS {lookup.sql_type}[])"
+                              for n, lookup in enumerate(lookups))])
+        names = ", ".join(["id", *(f"r{n}" for n in range(len(tables))),
+                           *(f"l{n}" for n in range(len(lookups))), "ord"])
         statement = text(
-            f"SELECT m.ord, p.id IS NOT NULL, {columns}{reserving} "
+            f"SELECT m.ord, p.id IS NOT NULL, {columns}{reserving}{looking} "
             f"FROM unnest({arrays}) WITH ORDINALITY AS m({names}) "
-            f"LEFT JOIN {table.name} p ON p.id = m.id ORDER BY m.ord")
-        found = _PREFETCH[tables] = Prepared(statement)
+            f"LEFT JOIN {table.name} p ON p.id = m.id{joins} ORDER BY m.ord")
+        found = _PREFETCH[key] = Prepared(statement)
     return found
