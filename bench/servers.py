@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,45 @@ def pinned(cpu: str, argv: list[str]) -> list[str]:
     if PRIORITY["nice"]:
         argv = ["nice", "-n", str(PRIORITY["nice"]), *argv]
     return argv
+
+
+def _postgres_pids() -> list[int]:
+    """The processes of this machine's PostgreSQL server (postmaster, backends, workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@contextmanager
+def database_on(cpu: str | None):
+    """Run the local PostgreSQL server on core(s) `cpu` for the block (None: leave it be).
+    The server under test then has its core to itself, as the floor's server has: in a
+    deployment the database is another machine. Backends started meanwhile inherit the
+    postmaster's cores; afterwards every PostgreSQL process gets all cores back."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    cores = {int(c) for c in cpu.split(",")}
+    for pid in _postgres_pids():
+        try:
+            os.sched_setaffinity(pid, cores)
+        except OSError:  # (not ours to move, or gone)
+            pass
+    try:
+        yield
+    finally:
+        everything = set(range(os.cpu_count() or 1))
+        for pid in _postgres_pids():
+            try:
+                os.sched_setaffinity(pid, everything)
+            except OSError:
+                pass
 
 
 def stop_process(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:

@@ -27,12 +27,18 @@ from pathlib import Path
 from .chart import Bar, ratio_chart
 from .run import (DOC, RESULTS, fresh_database, generate, log, markdown_table, run_lines,
                   timed_run, write_report)
-from .servers import GENERATOR_CPU, SERVER_CPU, echo_server, propsec_server
+from .servers import (GENERATOR_CPU, SERVER_CPU, database_on, echo_server,
+                      propsec_server)
 
 BEGIN, END = "<!-- bench:write:begin -->", "<!-- bench:write:end -->"
 # Where the propsec processes run, by their number (taskset cores); --spread puts the two
 # processes of the two-process set-up on both cores.
 PLACEMENT: dict[int, str] = {}
+# Where the local PostgreSQL server runs during its set-ups (`--database-core`; None, the
+# default: where the kernel puts it). Beside the load generator, the propsec process has its
+# core to itself as the floor's server has (in a deployment the database is elsewhere);
+# measured, that changed the ratios by no more than the noise (docs/performance.md).
+DATABASE_CPU: dict[str, str | None] = {"core": None}
 # Issue 10's targets: writes/s as a share of the floor's, and the delivery p99.
 TARGETS = {"sqlite": 0.6, "postgresql": 0.5, "postgresql+redis": 0.5}
 DELIVERY_P99_MAX_MS = 50.0
@@ -87,7 +93,8 @@ def setups(database_url: str | None, redis_url: str,
 
 def measure(profile: Profile, database_url: str | None, redis_url: str, async_mode: str,
             workdir: Path, only: tuple[str, ...] | None = None) -> dict:
-    results: dict = {"profile": asdict(profile), "async_mode": async_mode, "runs": {}}
+    results: dict = {"profile": asdict(profile), "async_mode": async_mode, "runs": {},
+                     "database_cpu": DATABASE_CPU["core"] if database_url else None}
     sizes = (profile.properties, 1, 1)
     with echo_server(async_mode, workdir) as echo:
         for label, base, processes, extra in setups(database_url, redis_url, only):
@@ -95,30 +102,39 @@ def measure(profile: Profile, database_url: str | None, redis_url: str, async_mo
                                        reuse=False)
             # bench.dataset makes lots 1-90 of every site ACTIVE (no conflict for writes)
             ids = list(range(1, min(profile.properties, 90) + 1))
-            servers = [propsec_server(url, async_mode, workdir, PLACEMENT.get(processes, SERVER_CPU),
-                                      **extra).start() for _ in range(processes)]
+            database_cpu = DATABASE_CPU["core"] if base else None
+            servers = []
             try:
-                for writers in profile.writers:
-                    rounds: dict[str, list[dict]] = {"echo": [], "propsec": []}
-                    for index in range(profile.rounds):
-                        order = ("echo", "propsec") if index % 2 == 0 else ("propsec", "echo")
-                        for name in order:
-                            log(f"{label}, {writers} writers, round {index + 1} of "
-                                f"{profile.rounds}: {name}")
-                            if name == "echo":
-                                rounds[name].append(write_job("echo", [echo.url], None, writers,
-                                                              profile, ids, [echo.pid]))
-                            else:
-                                rounds[name].append(write_job(
-                                    "propsec", [s.url for s in servers], meta["tokens"]["staff"],
-                                    writers, profile, ids, [s.pid for s in servers]))
-                    results["runs"][f"{label}-{writers}"] = {
-                        "setup": label, "writers": writers, "processes": processes,
-                        "propsec": median_of(rounds["propsec"]), "echo": median_of(rounds["echo"])}
+                with database_on(database_cpu):
+                    servers.extend(propsec_server(url, async_mode, workdir,
+                                                  PLACEMENT.get(processes, SERVER_CPU),
+                                                  **extra).start() for _ in range(processes))
+                    _rounds(profile, label, echo, servers, meta, ids, processes, results)
             finally:
                 for server in servers:
                     server.stop()
     return results
+
+
+def _rounds(profile: Profile, label: str, echo, servers: list, meta: dict, ids: list[int],
+            processes: int, results: dict) -> None:
+    """Every writer count of one set-up, propsec and the floor taking turns."""
+    for writers in profile.writers:
+        rounds: dict[str, list[dict]] = {"echo": [], "propsec": []}
+        for index in range(profile.rounds):
+            order = ("echo", "propsec") if index % 2 == 0 else ("propsec", "echo")
+            for name in order:
+                log(f"{label}, {writers} writers, round {index + 1} of {profile.rounds}: {name}")
+                if name == "echo":
+                    rounds[name].append(write_job("echo", [echo.url], None, writers, profile,
+                                                  ids, [echo.pid]))
+                else:
+                    rounds[name].append(write_job(
+                        "propsec", [s.url for s in servers], meta["tokens"]["staff"], writers,
+                        profile, ids, [s.pid for s in servers]))
+        results["runs"][f"{label}-{writers}"] = {
+            "setup": label, "writers": writers, "processes": processes,
+            "propsec": median_of(rounds["propsec"]), "echo": median_of(rounds["echo"])}
 
 
 def _ok(good: bool) -> str:
@@ -170,9 +186,10 @@ def render(results: dict, info: dict) -> str:
     parts = [
         *run_lines(results, info),
         f"- Servers pinned to core {SERVER_CPU} (both propsec processes of the two-process "
-        f"set-up too), the load generator to core {GENERATOR_CPU}; the database server "
-        f"unpinned. Each run: {profile['seconds']} s measured after {profile['warmup']} s "
-        f"warm-up, {profile['rounds']} rounds taking turns with the floor, medians.",
+        f"set-up too), the load generator to core {GENERATOR_CPU}; the PostgreSQL server "
+        + (f"on core {results['database_cpu']} with the generator. "
+           if results.get("database_cpu") else "unpinned. ")
+        + f"Each run: {profile['seconds']} s measured after {profile['warmup']} s warm-up, {profile['rounds']} rounds taking turns with the floor, medians.",
         "- Writes: `add-alert` (1 event), `add-visitor` (2) and `add-auth-entry` by a "
         f"stranger (2: the entry and its alert) in turn on {profile['properties']} "
         "properties; the floor emits as many events to a room, then acknowledges. "
@@ -224,12 +241,16 @@ def main(argv: list[str] | None = None) -> None:
                         + " (a partial run writes to bench/results/)")
     parser.add_argument("--writers", help="comma-separated writer counts (default 8,32)")
     parser.add_argument("--rounds", type=int, help="rounds per measurement (default 3)")
+    parser.add_argument("--database-core", default="none",
+                        help="core(s) for the local PostgreSQL server during its set-ups, "
+                             f"e.g. {GENERATOR_CPU} (the load generator's); default: unpinned")
     parser.add_argument("--spread", action="store_true",
                         help="let the two-process set-up's processes run on both cores")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.spread:
         PLACEMENT[2] = "0,1"
+    DATABASE_CPU["core"] = None if args.database_core == "none" else args.database_core
     if args.writers or args.rounds:
         profile = replace(profile, name=profile.name + "-custom",
                           writers=tuple(int(w) for w in args.writers.split(","))
