@@ -34,7 +34,12 @@ last one is still out on the network. What it guarantees:
   the tailer sees none of them before the commit (on PostgreSQL a group's events take
   increasing ids of its one transaction id, docs/architecture.md);
 - no transaction is open while the gathering yields: nothing else in the process can find
-  the database locked by a group that waits for more members."""
+  the database locked by a group that waits for more members.
+
+What it asks of the queries it groups: on PostgreSQL a member's target and lookups are read
+when its group begins, before the members ahead of it have run, so no prepared changing
+query may read what another one writes (today they read properties, cameras and allowed
+users, and write alerts, visits, entries, their audit entries and events)."""
 from __future__ import annotations
 
 import contextvars
