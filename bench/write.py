@@ -189,7 +189,8 @@ def render(results: dict, info: dict) -> str:
         f"set-up too), the load generator to core {GENERATOR_CPU}; the PostgreSQL server "
         + (f"on core {results['database_cpu']} with the generator. "
            if results.get("database_cpu") else "unpinned. ")
-        + f"Each run: {profile['seconds']} s measured after {profile['warmup']} s warm-up, {profile['rounds']} rounds taking turns with the floor, medians.",
+        + f"Each run: {profile['seconds']} s measured after {profile['warmup']} s warm-up, "
+        f"{profile['rounds']} rounds taking turns with the floor, medians.",
         "- Writes: `add-alert` (1 event), `add-visitor` (2) and `add-auth-entry` by a "
         f"stranger (2: the entry and its alert) in turn on {profile['properties']} "
         "properties; the floor emits as many events to a room, then acknowledges. "

@@ -94,11 +94,9 @@ def _reserving(for_update: bool, reserves: tuple) -> Prepared:
     return found
 
 
-# PostgreSQL's group commit reads the targets of a whole group at once (`prefetch`); a
-# member's own read then takes its row from here.
+# PostgreSQL's group commit reads the targets (and lookups) of a whole group at once
+# (`prefetch`); a member's own reads then take their rows from here.
 _PREFETCHED: ContextVar[tuple | None] = ContextVar("propsec_prefetched_target", default=None)
-
-
 _LOOKED_UP: ContextVar[dict | None] = ContextVar("propsec_prefetched_lookups", default=None)
 
 
@@ -194,13 +192,13 @@ def prefetch(cursor, wanted: list[Wanted | None]) -> list[tuple | None]:
         at = 2 + width + len(tables)
         reserved = ({name: new_id for name, new_id in zip(tables, row[2 + width:at])
                      if new_id is not None} if found else {})
-        looked_up = {}
-        for lookup in lookups:
+        mine, looked_up = dict(want[2]), {}
+        for lookup in lookups:  # (every lookup of the group has its columns in every row)
             span = lookup.width + 1
-            looked_up[lookup.name] = (dict(want[2]).get(lookup), lookup.row(engine, row[at:at + span]))
+            if lookup in mine:
+                looked_up[lookup.name] = (mine[lookup], lookup.row(engine, row[at:at + span]))
             at += span
-        out.append((want[0], snapshot, reserved, {
-            lookup.name: looked_up[lookup.name] for lookup, _ in want[2]}))
+        out.append((want[0], snapshot, reserved, looked_up))
     return out
 
 
