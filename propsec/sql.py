@@ -345,32 +345,29 @@ class _BatchingCursor(_Cursor):
         """A statement with no parameters and no answer, sent with the next round trip."""
         self._waiting.append(statement)
 
-    def mark(self) -> tuple[int, int]:
-        return len(self._waiting), self.round_trips
+    def mark(self) -> tuple[int, int, int]:
+        return len(self._waiting), len(self._waiting_names), self.round_trips
 
-    def unsend(self, mark: tuple[int, int]) -> bool:
+    def unsend(self, mark: tuple[int, int, int]) -> bool:
         """Drop the statements queued since `mark`; False (nothing dropped) when a round trip
         has gone since, which may have carried some of them."""
-        count, trips = mark
+        statements, names, trips = mark
         if trips != self.round_trips:
             return False
-        dropped, self._waiting = self._waiting[count:], self._waiting[:count]
-        for statement in dropped:
-            if statement.startswith(b"PREPARE "):
-                name = statement[8:].split(b" ", 1)[0].decode()
-                self._server.names.discard(name)
-                if name in self._waiting_names:
-                    self._waiting_names.remove(name)
-            elif statement == b"DEALLOCATE ALL":
-                self._server.unsure = True  # still to be done
+        self._forget(self._waiting[statements:], self._waiting_names[names:])
+        del self._waiting[statements:], self._waiting_names[names:]
         return True
+
+    def _forget(self, statements: list[bytes], names: list[str]) -> None:
+        """Statements that will never be sent prepared (and deallocated) nothing."""
+        self._server.names.difference_update(names)
+        if b"DEALLOCATE ALL" in statements:
+            self._server.unsure = True  # still to be done
 
     def rollback(self) -> None:
         """End whatever was begun and not committed (also a transaction a failed statement
-        left aborted). Statements never sent prepared (and deallocated) nothing."""
-        self._server.names.difference_update(self._waiting_names)
-        if b"DEALLOCATE ALL" in self._waiting:
-            self._server.unsure = True  # still to be done
+        left aborted)."""
+        self._forget(self._waiting, self._waiting_names)
         self._waiting, self._waiting_names = [], []
         if self.begun:
             self.begun = False

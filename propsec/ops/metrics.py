@@ -35,6 +35,20 @@ webhook_deliveries = Counter("propsec_webhook_deliveries", "Webhook delivery att
                              ["outcome"], registry=registry)
 
 
+_CHILDREN: dict = {}
+
+
+def child(metric, *labels: str):
+    """`metric.labels(*labels)`, looked up once per label set: `labels()` takes a lock and
+    builds its key at every call, on paths that run for every request and every event. The
+    label sets are few (declared query names, outcomes, event names)."""
+    key = (metric, labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
+
+
 def watch(count_connections, count_subscriptions) -> None:
     """The gauges read the namespace's own tables when scraped: nothing to keep in step."""
     connections.set_function(count_connections)

@@ -26,7 +26,6 @@ BATCH = 500
 FIRST_RETRY = 0.002
 # How long `subscribe` waits for this process to reach a `since` delivered by another one.
 CATCH_UP_SECONDS = 3.0
-_PUSHED: dict = {}  # event name -> its propsec_events counter, looked up once
 
 
 class Tailer:
@@ -73,10 +72,7 @@ class Tailer:
     @staticmethod
     def _push(row) -> None:
         try:
-            counter = _PUSHED.get(row.name)
-            if counter is None:
-                counter = _PUSHED[row.name] = metrics.events.labels(row.name)
-            counter.inc()
+            metrics.child(metrics.events, row.name).inc()
             metrics.delivery_lag.observe(max(0.0, time.time() - row.created_at.replace(
                 tzinfo=timezone.utc).timestamp()))
             server = socketio.server

@@ -110,17 +110,23 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
     on_sqlite = decl.mutates and db.engine.dialect.name == "sqlite"
     if decl.mutates and decl.prepared and (on_sqlite or sql.batches(db.engine)):
-        # The target the group reads for it (not one locked FOR UPDATE in the transaction,
-        # nor one that takes a query of its own to find).
-        wanted = ((decl.target_id(data), decl.reserves, tuple(
-            (lookup, getattr(data, lookup.field)) for lookup in decl.looks_up
-            if getattr(data, lookup.field) is not None))
-            if isinstance(decl.target, str) and not decl.lock else None)
-        return group_commit.groups.run(lambda: _work(decl, request, data), wanted)
+        return group_commit.groups.run(lambda: _work(decl, request, data),
+                                       None if on_sqlite else _wanted(decl, data))
     with group_commit.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:
         envelope = _work(decl, request, data)
         tx.commit()
         return envelope
+
+
+def _wanted(decl: Declaration, data: Payload) -> tuple | None:
+    """What a PostgreSQL group reads for this request before it runs (targets.prefetch): its
+    target, the ids it reserves, its lookups' values. Nothing for a target locked FOR
+    UPDATE in the transaction, or one that takes a query of its own to find."""
+    if not isinstance(decl.target, str) or decl.lock:
+        return None
+    values = ((lookup, getattr(data, lookup.field)) for lookup in decl.looks_up)
+    return (decl.target_id(data), decl.reserves,
+            tuple((lookup, value) for lookup, value in values if value is not None))
 
 
 def _work(decl: Declaration, request: Request, data: Payload) -> dict:
@@ -139,16 +145,9 @@ def _work(decl: Declaration, request: Request, data: Payload) -> dict:
     return envelope
 
 
-_MEASURES: dict = {}  # (query, outcome) -> the metric children, looked up once
-
-
 def _measure(query: str, outcome: str, seconds: float) -> None:
-    children = _MEASURES.get((query, outcome))
-    if children is None:
-        children = _MEASURES[(query, outcome)] = (
-            metrics.requests.labels(query, outcome), metrics.request_duration.labels(query))
-    children[0].inc()
-    children[1].observe(seconds)
+    metrics.child(metrics.requests, query, outcome).inc()
+    metrics.child(metrics.request_duration, query).observe(seconds)
 
 
 def dispatch(user: Principal, connection, event: str, payload) -> dict:

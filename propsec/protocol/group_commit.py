@@ -96,8 +96,8 @@ class CommitGroups:
     def run(self, work: Callable[[], object], wanted: targets.Wanted | None = None):
         """Run `work()` in a transaction shared with the requests that arrive with it;
         return its result once the transaction has committed, or raise its error (or the
-        commit's). `wanted`: the (property id, reserved tables) its target read would ask
-        for, read for the whole group at once on PostgreSQL."""
+        commit's). `wanted`: what its target read would ask for (property id, reserved
+        tables, lookups), read for the whole group at once on PostgreSQL."""
         member = _Member(work, wanted)
         with self._mutex:
             self._queue.append(member)
