@@ -37,6 +37,7 @@ from sqlalchemy import Integer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from . import literals
 from .extensions import db
 
 
@@ -125,6 +126,15 @@ class _ServerStatement:
         self.prepare = f"PREPARE {self.name}{signature} AS {text}".encode()
         arguments = ", ".join(f"%({name})s" for name in order)
         self.execute = f"EXECUTE {self.name}({arguments})" if order else f"EXECUTE {self.name}"
+        self.order = order
+
+    def written(self, params: dict) -> bytes | None:
+        """The EXECUTE with `params` written as literals by literals.py (None: a value of a
+        type left to the driver's `mogrify`)."""
+        if not self.order:
+            return self.execute.encode()
+        given = literals.arguments(params, self.order)
+        return None if given is None else f"EXECUTE {self.name}({given})".encode()
 
 
 _PYFORMAT = re.compile(r"%%|%\((\w+)\)s")
@@ -168,24 +178,29 @@ class _OnServer:
     """What one PostgreSQL connection has prepared (kept in the pooled connection's `info`,
     which lives exactly as long as the DBAPI connection)."""
 
-    def __init__(self):
+    def __init__(self, dbapi_connection):
         self.names: set[str] = set()
         # A round trip that carried a PREPARE failed: whether it ran is unknown, so the
         # next one starts with DEALLOCATE ALL and prepares afresh.
         self.unsure = False
+        # Whether values may be written by literals.py on this connection (what its quoting
+        # assumes), or only by the driver. A session that changes either setting later
+        # would be one of ours: none does.
+        self.literals = (
+            dbapi_connection.get_parameter_status("standard_conforming_strings") == "on"
+            and dbapi_connection.encoding == "UTF8")
 
     @staticmethod
-    def of(info: dict) -> "_OnServer":
+    def of(info: dict, dbapi_connection) -> "_OnServer":
         found = info.get("propsec_prepared")
         if found is None:
-            found = info["propsec_prepared"] = _OnServer()
+            found = info["propsec_prepared"] = _OnServer(dbapi_connection)
         return found
 
-    def statements(self, cursor, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
-        """The SQL that runs `compiled` once per parameter set in `rows` on this connection,
-        and the names it prepares."""
+    def statements(self, runs: list[bytes], compiled: _Compiled) -> tuple[list[bytes], list[str]]:
+        """The SQL that runs `compiled` with the EXECUTEs `runs` on this connection, and the
+        names it prepares."""
         server = compiled.server
-        runs = [cursor.mogrify(server.execute, params) for params in rows]  # (may raise)
         out: list[bytes] = []
         if self.unsure:
             out.append(b"DEALLOCATE ALL")
@@ -208,7 +223,7 @@ class _Cursor:
         self.engine = engine
         self._connection = dbapi_connection
         self._on_lost = on_lost
-        self._server = _OnServer.of(info) if _psycopg2(engine) else None
+        self._server = _OnServer.of(info, dbapi_connection) if _psycopg2(engine) else None
 
     def _fail(self, sql: str, exc: Exception):
         dialect = self.engine.dialect
@@ -235,8 +250,12 @@ class _Cursor:
             self._fail(sql, exc)
 
     def _on_server(self, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
-        with self._dbapi_cursor(compiled.sql) as cursor:
-            return self._server.statements(cursor, compiled, rows)
+        server = compiled.server
+        runs = [server.written(params) for params in rows] if self._server.literals else [None]
+        if None in runs:
+            with self._dbapi_cursor(compiled.sql) as cursor:
+                runs = [cursor.mogrify(server.execute, params) for params in rows]
+        return self._server.statements(runs, compiled)
 
     def _unsure(self) -> None:
         self._server.unsure = True

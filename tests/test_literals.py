@@ -1,0 +1,111 @@
+"""propsec/literals.py writes the values of prepared statements' EXECUTEs itself instead of
+psycopg2's `mogrify`: what PostgreSQL reads from its literals must be exactly the value,
+whatever a client put in a string, and anything it does not know goes to the driver."""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from propsec import literals, sql
+from services import POSTGRES_URL, require_postgres
+
+HOSTILE = [
+    "", "plain", "it's", "''", "'; DROP TABLE properties; --", "back\\slash", "\\'",
+    "E'\\x41'", "$$dollar$$", "%s %(name)s %%", "line\nbreak\ttab\r", "ünïcødé 🚨 漢字",
+    "\u2028\u00a0", "--comment", "/* open", "a" * 5000,
+]
+VALUES = [
+    None, True, False, 0, 1, -1, 2 ** 31, -(2 ** 63), 2 ** 63 - 1, 0.0, -0.5, 1e-300, 1.5e300,
+    float("inf"), float("-inf"),
+    datetime(2026, 12, 6, 23, 20, 40, 123456), datetime(1, 1, 1), datetime(2026, 1, 2, 3, 4, 5),
+    datetime(2026, 12, 6, 23, 20, 40, 5, tzinfo=timezone.utc),
+    datetime(2026, 12, 6, 23, 20, 40, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    date(2026, 2, 28), [], [1, 2, 3], [None, 5], ["a'b", None, "c\\d"], [True, False, None],
+    *HOSTILE,
+]
+
+
+@pytest.fixture(scope="module")
+def pg():
+    require_postgres()
+    import psycopg2
+
+    connection = psycopg2.connect(POSTGRES_URL)
+    connection.autocommit = True
+    yield connection
+    connection.close()
+
+
+def _read_back(pg, sql_text: str):
+    with pg.cursor() as cursor:
+        cursor.execute(sql_text)
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: repr(v)[:40])
+def test_postgresql_reads_each_literal_as_the_value_the_driver_would_send(pg, value):
+    written = literals.literal(value)
+    with pg.cursor() as cursor:
+        by_driver = cursor.mogrify("SELECT %s", (value,)).decode()
+    assert _read_back(pg, f"SELECT {written}") == _read_back(pg, by_driver)
+    if isinstance(value, str):
+        assert _read_back(pg, f"SELECT {written}") == value
+
+
+def test_nan_is_written_as_postgresql_spells_it(pg):
+    assert math.isnan(_read_back(pg, f"SELECT {literals.literal(float('nan'))}"))
+
+
+def test_a_string_with_nul_is_refused_as_the_driver_refuses_it(pg):
+    with pytest.raises(ValueError):
+        literals.literal("before\x00after")
+    with pg.cursor() as cursor, pytest.raises(ValueError):
+        cursor.mogrify("SELECT %s", ("before\x00after",))
+
+
+@pytest.mark.parametrize("value", [Decimal("1.5"), b"bytes", {"a": 1}, (1, 2), [Decimal("1")],
+                                   timedelta(seconds=1)])
+def test_other_types_are_left_to_the_driver(value):
+    assert literals.arguments({"v": value}, ["v"]) is None
+
+
+def test_a_connection_without_standard_strings_goes_through_the_driver(pg):
+    """With standard_conforming_strings off a backslash escapes: doubling quotes is then not
+    enough, and the driver's own quoting is used."""
+    import psycopg2
+
+    connection = psycopg2.connect(POSTGRES_URL)
+    try:
+        assert sql._OnServer(connection).literals
+        with connection.cursor() as cursor:
+            cursor.execute("SET standard_conforming_strings = off")
+        assert not sql._OnServer(connection).literals
+    finally:
+        connection.close()
+
+
+def test_prepared_statements_answer_the_same_with_written_values(app, backend, monkeypatch):
+    """End to end: prepared statements given awkward values read back exactly them, written
+    by literals.py (not the driver)."""
+    if backend != "postgresql":
+        pytest.skip("values are written as literals on PostgreSQL only")
+    written = []
+    original = literals.arguments
+    monkeypatch.setattr(literals, "arguments",
+                        lambda values, names: written.append(names) or original(values, names))
+    from sqlalchemy import BigInteger, DateTime, String, bindparam, cast, literal_column, select
+
+    echo = sql.Prepared(select(cast(bindparam("s", type_=String), String).label("s"),
+                               cast(bindparam("n", type_=BigInteger), BigInteger).label("n"),
+                               cast(bindparam("at", type_=DateTime), DateTime).label("at"),
+                               literal_column("1").label("one")))
+    with app.app_context():
+        with sql.transaction(True) as tx:
+            for text in HOSTILE:
+                row = echo.first(tx.cursor, s=text, n=-(2 ** 40),
+                                 at=datetime(2026, 12, 6, 1, 2, 3, 456789))
+                assert row == (text, -(2 ** 40), datetime(2026, 12, 6, 1, 2, 3, 456789), 1)
+    assert len(written) == len(HOSTILE)
