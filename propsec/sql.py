@@ -377,6 +377,14 @@ class _BatchingCursor(_Cursor):
         del self._waiting[statements:], self._waiting_names[names:]
         return True
 
+    def withdraw(self, mark: tuple[int, int, int]) -> bool:
+        """Take back the one statement queued right at `mark` (leaving those after it);
+        False when a round trip has gone since."""
+        if mark[2] != self.round_trips:
+            return False
+        del self._waiting[mark[0]]
+        return True
+
     def _forget(self, statements: list[bytes], names: list[str]) -> None:
         """Statements that will never be sent prepared (and deallocated) nothing."""
         self._server.names.difference_update(names)
@@ -404,6 +412,7 @@ class OwnTransaction:
         self._driver = self._pooled.dbapi_connection
         lost = _lost_everywhere(engine, self._pooled, self._pooled.invalidate)
         self._batching = _psycopg2(engine)
+        self._savepoint_at = None  # (mark() before the current request's SAVEPOINT)
         if self._batching:
             self._driver.autocommit = True
             self.cursor = _BatchingCursor(engine, self._driver, lost, self._pooled.info)
@@ -438,9 +447,16 @@ class OwnTransaction:
             self.cursor.plain("BEGIN")
 
     def savepoint(self) -> None:
+        self._savepoint_at = self.mark()
         self._control("SAVEPOINT propsec_request")
 
     def release_savepoint(self) -> None:
+        """The request's part is done. On PostgreSQL, when none of it has been sent yet
+        (it read nothing mid-way), its SAVEPOINT is taken back instead of released: it
+        could only have been needed to undo statements already on the server, and a
+        savepoint in which a request writes costs the server a subtransaction."""
+        if self._batching and self.cursor.withdraw(self._savepoint_at):
+            return
         self._control("RELEASE propsec_request")
 
     def rollback_to_savepoint(self) -> bool:

@@ -220,3 +220,49 @@ def test_a_group_of_different_queries_reads_each_ones_lookups_at_the_edges_of_th
         ("success", None), ("error", "validation_error"), ("success", None),
         ("error", "not_found"), ("success", None)], answers
     assert answers[2]["data"]["authorized"] is True, "the owner may always come in"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgresql_sends_a_savepoint_only_for_a_request_that_read_mid_way(
+        app, site, grouped, monkeypatch):
+    """A member whose statements all wait for the COMMIT is undone by dropping them, so it
+    needs no SAVEPOINT (one would cost the server a subtransaction); one that read something
+    mid-way has sent its first statements, and its savepoint undoes them when it fails."""
+    grouped(4)
+    sent: list[bytes] = []
+    original = sql._BatchingCursor._send
+
+    def spy(self, statements, fetch):
+        sent.extend(statements)
+        return original(self, statements, fetch)
+    monkeypatch.setattr(sql._BatchingCursor, "_send", spy)
+    from propsec.handlers import alerts
+    from propsec.protocol.errors import Conflict
+
+    real = alerts.raise_alert
+    read_mid_way = sql.Prepared(select(Alert.id).limit(1))
+
+    def reads_then_fails(req, user_id, reason, *args, **kwargs):
+        if reason.startswith("mid-way"):
+            read_mid_way.first(sql.in_transaction())  # a round trip: its SAVEPOINT goes too
+        made = real(req, user_id, reason, *args, **kwargs)
+        if reason == "mid-way, then fails":
+            raise Conflict("refused after its alert was written")
+        return made
+    monkeypatch.setattr(alerts, "raise_alert", reads_then_fails)
+    before = change_counts(app)
+    alert = {"propertyId": site["p1"], "userId": "staff", "reason": "fence"}
+    answers = at_once(app, [("add-alert", alert),
+                            ("add-alert", {**alert, "reason": "mid-way, then fails"}),
+                            ("add-alert", {**alert, "reason": "mid-way"}),
+                            ("add-alert", alert)])
+    assert [a["type"] for a in answers] == ["success", "error", "success", "success"], answers
+    controls = [s for s in sent if s.split()[0] in (b"SAVEPOINT", b"RELEASE", b"ROLLBACK")]
+    assert controls == [b"SAVEPOINT propsec_request", b"ROLLBACK TO propsec_request",
+                        b"RELEASE propsec_request",  # the one that failed
+                        b"SAVEPOINT propsec_request", b"RELEASE propsec_request"], controls
+    assert change_counts(app)[0] == before[0] + 3, "the failed request's alert was undone"
+    with app.app_context():
+        stored = db.session.scalars(select(Alert.reason).order_by(Alert.id)).all()[-3:]
+        db.session.remove()
+    assert stored == ["fence", "mid-way", "fence"]
