@@ -49,6 +49,7 @@ from typing import Callable
 from sqlalchemy.exc import DBAPIError
 
 from .. import sql
+from ..signals import signal
 from ..extensions import db, socketio
 from ..ops import metrics
 from . import targets
@@ -68,7 +69,7 @@ class _Member:
         self.work = work
         self.wanted = wanted
         self.context = contextvars.copy_context()
-        self.done = threading.Event()
+        self.done = signal()
         self.result = None
         self.error: BaseException | None = None
 
