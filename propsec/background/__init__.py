@@ -59,8 +59,11 @@ class Worker:
             socketio.start_background_task(self._run)
 
     def wake(self) -> None:
-        if self._event is not None:
-            self._event.set()
+        event = self._event
+        # (most wake-ups under load find it already set: a read is cheaper than setting it
+        # again, which takes the event's lock)
+        if event is not None and not event.is_set():
+            event.set()
 
     def _run(self) -> None:
         delay = 0.0
