@@ -224,6 +224,7 @@ class _Cursor:
         self._connection = dbapi_connection
         self._on_lost = on_lost
         self._server = _OnServer.of(info, dbapi_connection) if _psycopg2(engine) else None
+        self._errors = engine.dialect.loaded_dbapi.Error
 
     def _fail(self, sql: str, exc: Exception):
         dialect = self.engine.dialect
@@ -237,14 +238,14 @@ class _Cursor:
     @contextmanager
     def _dbapi_cursor(self, sql: str, on_error=None):
         """A DBAPI cursor for one call; the driver's errors come out as SQLAlchemy's (after
-        `on_error`, if given)."""
+        `on_error`, if given). (For the driver's other calls; statements: `_execute`.)"""
         try:
             cursor = self._connection.cursor()
             try:
                 yield cursor
             finally:
                 cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
+        except self._errors as exc:
             if on_error is not None:
                 on_error()
             self._fail(sql, exc)
@@ -260,35 +261,51 @@ class _Cursor:
     def _unsure(self) -> None:
         self._server.unsure = True
 
+    def _execute(self, sql: str, statement, params=None, fetch: bool = False,
+                 many: bool = False, on_error=None) -> list:
+        """`statement` on a DBAPI cursor of its own (`executemany` when `many`); its rows if
+        `fetch`. As `_dbapi_cursor`, without a generator per call: every statement of
+        the write path comes through here."""
+        try:
+            cursor = self._connection.cursor()
+            try:
+                if many:
+                    cursor.executemany(statement, params)
+                elif params is None:
+                    cursor.execute(statement)
+                else:
+                    cursor.execute(statement, params)
+                return cursor.fetchall() if fetch else []
+            finally:
+                cursor.close()
+        except self._errors as exc:
+            if on_error is not None:
+                on_error()
+            self._fail(sql, exc)
+
     def _round_trip(self, statements: list[bytes], fetch: bool, sql: str) -> list:
         """Send the statements as one query string; the rows of the last one if `fetch`."""
-        with self._dbapi_cursor(sql, self._unsure) as cursor:
-            cursor.execute(b";".join(statements))
-            return cursor.fetchall() if fetch else []
+        return self._execute(sql, b";".join(statements), fetch=fetch, on_error=self._unsure)
 
     def run(self, compiled: _Compiled, params, fetch: bool) -> list:
         if self._server is not None:
             return self._round_trip(self._on_server(compiled, [params])[0], fetch, compiled.sql)
-        with self._dbapi_cursor(compiled.sql) as cursor:
-            cursor.execute(compiled.sql, params)
-            return cursor.fetchall() if fetch else []
+        return self._execute(compiled.sql, compiled.sql, params, fetch)
 
     def run_many(self, compiled: _Compiled, params: list) -> None:
         if self._server is not None:  # one round trip for them all
             self._round_trip(self._on_server(compiled, params)[0], False, compiled.sql)
             return
-        with self._dbapi_cursor(compiled.sql) as cursor:
-            cursor.executemany(compiled.sql, params)
+        self._execute(compiled.sql, compiled.sql, params, many=True)
 
     def plain(self, statement: str) -> None:
         """A statement without parameters or rows (transaction control)."""
-        with self._dbapi_cursor(statement) as cursor:
-            cursor.execute(statement)
+        self._execute(statement, statement)
 
     def commit(self) -> None:
         try:
             self._connection.commit()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
+        except self._errors as exc:
             self._fail("COMMIT", exc)
 
 
