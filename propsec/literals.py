@@ -12,12 +12,14 @@ psycopg2 writes them:
   `repr` (NaN and the infinities as quoted float8 literals);
 - a str between single quotes with each quote doubled. That is the whole of the escaping
   only with `standard_conforming_strings` on (a backslash is then an ordinary character)
-  and with a UTF-8 client encoding; sql.py asks the connection and uses `mogrify` when
-  either differs. A NUL cannot be stored in PostgreSQL text and is refused, as psycopg2
+  and with a UTF-8 client encoding; sql.py asks the connection at every statement
+  (`writes_literals`: the server reports each change of either setting, so a session that
+  turned one off is seen at once) and uses `mogrify` when either differs. A NUL cannot be stored in PostgreSQL text and is refused, as psycopg2
   refuses it;
 - a naive datetime as `'…'::timestamp`, an aware one as `'…'::timestamptz`, a date as
   `'…'::date`;
-- a list as `ARRAY[…]` of the above (`'{}'` when empty).
+- a flat list as `ARRAY[…]` of the above (`'{}'` when empty, `'{NULL,…}'` when it holds
+  only None, so that it takes the parameter's array type).
 
 Anything else (bytes, Decimal, UUID, a time, a dict…) makes `arguments` answer None, and
 the caller lets the driver adapt the whole statement."""
@@ -54,7 +56,17 @@ def _datetime(value: datetime) -> str:
 def _array(value: list) -> str:
     if not value:
         return "'{}'"
-    return "ARRAY[" + ",".join(literal(item) for item in value) + "]"
+    if all(item is None for item in value):
+        # (ARRAY[NULL] would be a text[], which a parameter of another array type refuses;
+        # the untyped '{NULL}' takes the parameter's type, as psycopg2 writes it)
+        return "'{" + ",".join(["NULL"] * len(value)) + "}'"
+    return "ARRAY[" + ",".join(_element(item) for item in value) + "]"
+
+
+def _element(item) -> str:
+    if type(item) is list:  # nested arrays (none on our paths) are left to the driver
+        raise _Unknown
+    return literal(item)
 
 
 _WRITERS = {
@@ -75,6 +87,12 @@ def literal(value) -> str:
     if writer is None:
         raise _Unknown
     return writer(value)
+
+
+def writes_literals(connection) -> bool:
+    """Whether this module's quoting is right on the psycopg2 `connection` now."""
+    return (connection.get_parameter_status("standard_conforming_strings") == "on"
+            and connection.get_parameter_status("client_encoding") == "UTF8")
 
 
 def arguments(values, names: list[str]) -> str | None:

@@ -178,23 +178,17 @@ class _OnServer:
     """What one PostgreSQL connection has prepared (kept in the pooled connection's `info`,
     which lives exactly as long as the DBAPI connection)."""
 
-    def __init__(self, dbapi_connection):
+    def __init__(self):
         self.names: set[str] = set()
         # A round trip that carried a PREPARE failed: whether it ran is unknown, so the
         # next one starts with DEALLOCATE ALL and prepares afresh.
         self.unsure = False
-        # Whether values may be written by literals.py on this connection (what its quoting
-        # assumes), or only by the driver. A session that changes either setting later
-        # would be one of ours: none does.
-        self.literals = (
-            dbapi_connection.get_parameter_status("standard_conforming_strings") == "on"
-            and dbapi_connection.encoding == "UTF8")
 
     @staticmethod
-    def of(info: dict, dbapi_connection) -> "_OnServer":
+    def of(info: dict) -> "_OnServer":
         found = info.get("propsec_prepared")
         if found is None:
-            found = info["propsec_prepared"] = _OnServer(dbapi_connection)
+            found = info["propsec_prepared"] = _OnServer()
         return found
 
     def statements(self, runs: list[bytes], compiled: _Compiled) -> tuple[list[bytes], list[str]]:
@@ -223,7 +217,7 @@ class _Cursor:
         self.engine = engine
         self._connection = dbapi_connection
         self._on_lost = on_lost
-        self._server = _OnServer.of(info, dbapi_connection) if _psycopg2(engine) else None
+        self._server = _OnServer.of(info) if _psycopg2(engine) else None
         self._errors = engine.dialect.loaded_dbapi.Error
 
     def _fail(self, sql: str, exc: Exception):
@@ -252,7 +246,8 @@ class _Cursor:
 
     def _on_server(self, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
         server = compiled.server
-        runs = [server.written(params) for params in rows] if self._server.literals else [None]
+        runs = ([server.written(params) for params in rows]
+                if literals.writes_literals(self._connection) else [None])
         if None in runs:
             with self._dbapi_cursor(compiled.sql) as cursor:
                 runs = [cursor.mogrify(server.execute, params) for params in rows]

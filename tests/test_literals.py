@@ -74,17 +74,28 @@ def test_other_types_are_left_to_the_driver(value):
 
 def test_a_connection_without_standard_strings_goes_through_the_driver(pg):
     """With standard_conforming_strings off a backslash escapes: doubling quotes is then not
-    enough, and the driver's own quoting is used."""
+    enough, and the driver's own quoting is used. The setting is asked at every statement,
+    so a session that turns it off later is seen at once."""
     import psycopg2
 
     connection = psycopg2.connect(POSTGRES_URL)
     try:
-        assert sql._OnServer(connection).literals
+        assert literals.writes_literals(connection)
         with connection.cursor() as cursor:
-            cursor.execute("SET standard_conforming_strings = off")
-        assert not sql._OnServer(connection).literals
+            cursor.execute("SELECT set_config('standard_conforming_strings', 'off', false)")
+        assert not literals.writes_literals(connection)
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("value", [[None], [None, None], [None, 7]], ids=repr)
+def test_a_list_of_nulls_takes_the_parameter_s_array_type(pg, value):
+    assert _read_back(pg, f"SELECT CAST({literals.literal(value)} AS bigint[])") == value
+
+
+@pytest.mark.parametrize("value", [[[]], [[1], [2]], [1, [2]]], ids=repr)
+def test_nested_lists_are_left_to_the_driver(value):
+    assert literals.arguments({"v": value}, ["v"]) is None
 
 
 def test_prepared_statements_answer_the_same_with_written_values(app, backend, monkeypatch):
@@ -109,3 +120,17 @@ def test_prepared_statements_answer_the_same_with_written_values(app, backend, m
                                  at=datetime(2026, 12, 6, 1, 2, 3, 456789))
                 assert row == (text, -(2 ** 40), datetime(2026, 12, 6, 1, 2, 3, 456789), 1)
     assert len(written) == len(HOSTILE)
+
+    # The same connection, its session now with backslash escapes: the values still arrive
+    # whole (the driver writes them), nothing of a value becomes SQL.
+    escape = "\\'), 42 --"
+    with app.app_context():
+        with sql.transaction(True) as tx:
+            tx.cursor.plain("SELECT set_config('standard_conforming_strings', 'off', false)")
+            try:
+                for text in [escape, *HOSTILE]:
+                    row = echo.first(tx.cursor, s=text, n=1, at=datetime(2026, 12, 6))
+                    assert row == (text, 1, datetime(2026, 12, 6), 1)
+            finally:
+                tx.cursor.plain("SELECT set_config('standard_conforming_strings', 'on', false)")
+    assert len(written) == len(HOSTILE), "none of those was written as a literal"

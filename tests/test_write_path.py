@@ -257,7 +257,7 @@ def test_a_deallocation_never_sent_is_done_later(app, backend):
         with sql.transaction(True) as tx:
             audit.record("first", actor="admin")
             tx.commit()
-            sql._OnServer.of(tx._pooled.info, tx._driver).unsure = True  # as after a failed round trip
+            sql._OnServer.of(tx._pooled.info).unsure = True  # as after a failed round trip
         with sql.transaction(True) as tx:
             audit.record("never-sent", actor="admin")  # DEALLOCATE ALL waits with it
         with sql.transaction(True) as tx:
