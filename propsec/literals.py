@@ -14,8 +14,8 @@ psycopg2 writes them:
   only with `standard_conforming_strings` on (a backslash is then an ordinary character)
   and with a UTF-8 client encoding; sql.py asks the connection at every statement
   (`writes_literals`: the server reports each change of either setting, so a session that
-  turned one off is seen at once) and uses `mogrify` when either differs. A NUL cannot be stored in PostgreSQL text and is refused, as psycopg2
-  refuses it;
+  turned one off is seen at once) and uses `mogrify` when either differs. A NUL cannot be
+  stored in PostgreSQL text and is refused, as psycopg2 refuses it;
 - a naive datetime as `'…'::timestamp`, an aware one as `'…'::timestamptz`, a date as
   `'…'::date`;
 - a flat list as `ARRAY[…]` of the above (`'{}'` when empty, `'{NULL,…}'` when it holds
