@@ -75,7 +75,7 @@ def main(app: Flask) -> None:
     gc.collect()
     gc.freeze()
     # The young generation is collected when allocations outnumber deallocations by 700,
-    # which requests in flight reach all the time with nothing cyclic to find: ~2 % of a
+    # which the requests in flight alone reach all the time: every few requests, ~2 % of a
     # busy process's CPU. At 10,000 it runs a few times a minute (docs/performance.md,
     # seventh round); reference counting frees nearly everything meanwhile.
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
