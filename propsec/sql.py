@@ -229,14 +229,14 @@ class _Cursor:
                                   hide_parameters=True, dialect=dialect,
                                   connection_invalidated=lost) from None
 
-    @contextmanager
-    def _dbapi_cursor(self, sql: str, on_error=None):
-        """A DBAPI cursor for one call; the driver's errors come out as SQLAlchemy's (after
-        `on_error`, if given). (For the driver's other calls; statements: `_execute`.)"""
+    def _with_cursor(self, sql: str, work, on_error=None):
+        """`work(cursor)` on a DBAPI cursor of its own, closed after; the driver's errors
+        come out as SQLAlchemy's (after `on_error`, if given). A plain try block, not a
+        context manager: every statement of the write path comes through here."""
         try:
             cursor = self._connection.cursor()
             try:
-                yield cursor
+                return work(cursor)
             finally:
                 cursor.close()
         except self._errors as exc:
@@ -249,8 +249,8 @@ class _Cursor:
         runs = ([server.written(params) for params in rows]
                 if literals.writes_literals(self._connection) else [None])
         if None in runs:
-            with self._dbapi_cursor(compiled.sql) as cursor:
-                runs = [cursor.mogrify(server.execute, params) for params in rows]
+            runs = self._with_cursor(compiled.sql, lambda cursor: [
+                cursor.mogrify(server.execute, params) for params in rows])
         return self._server.statements(runs, compiled)
 
     def _unsure(self) -> None:
@@ -258,25 +258,16 @@ class _Cursor:
 
     def _execute(self, sql: str, statement, params=None, fetch: bool = False,
                  many: bool = False, on_error=None) -> list:
-        """`statement` on a DBAPI cursor of its own (`executemany` when `many`); its rows if
-        `fetch`. As `_dbapi_cursor`, without a generator per call: every statement of
-        the write path comes through here."""
-        try:
-            cursor = self._connection.cursor()
-            try:
-                if many:
-                    cursor.executemany(statement, params)
-                elif params is None:
-                    cursor.execute(statement)
-                else:
-                    cursor.execute(statement, params)
-                return cursor.fetchall() if fetch else []
-            finally:
-                cursor.close()
-        except self._errors as exc:
-            if on_error is not None:
-                on_error()
-            self._fail(sql, exc)
+        """`statement` (`executemany` when `many`); its rows if `fetch`."""
+        def work(cursor) -> list:
+            if many:
+                cursor.executemany(statement, params)
+            elif params is None:
+                cursor.execute(statement)
+            else:
+                cursor.execute(statement, params)
+            return cursor.fetchall() if fetch else []
+        return self._with_cursor(sql, work, on_error)
 
     def _round_trip(self, statements: list[bytes], fetch: bool, sql: str) -> list:
         """Send the statements as one query string; the rows of the last one if `fetch`."""
