@@ -266,3 +266,50 @@ def test_postgresql_sends_a_savepoint_only_for_a_request_that_read_mid_way(
         stored = db.session.scalars(select(Alert.reason).order_by(Alert.id)).all()[-3:]
         db.session.remove()
     assert stored == ["fence", "mid-way", "fence"]
+
+
+@sqlite_only
+def test_sqlite_runs_members_without_savepoints_and_starts_again_without_one_that_wrote_then_failed(
+        app, site, grouped, monkeypatch):
+    """SQLite's members take no savepoints: one that fails before changing a row leaves
+    nothing behind; one that changed rows and then failed takes the transaction back, and
+    the members before it run again, so each request is told the id of a row that is kept."""
+    grouped(5)
+    statements: list[str] = []
+    original = sql._Cursor.plain
+
+    def spy(self, statement):
+        statements.append(statement)
+        return original(self, statement)
+    monkeypatch.setattr(sql._Cursor, "plain", spy)
+    from propsec.handlers import alerts
+    from propsec.protocol.errors import Conflict
+
+    real = alerts.raise_alert
+
+    def writes_then_fails(req, user_id, reason, *args, **kwargs):
+        made = real(req, user_id, reason, *args, **kwargs)
+        if reason == "then fails":
+            raise Conflict("refused after its alert was written")
+        return made
+    monkeypatch.setattr(alerts, "raise_alert", writes_then_fails)
+    before = change_counts(app)
+    alert = {"propertyId": site["p1"], "userId": "staff", "reason": "fence"}
+    answers = at_once(app, [("add-alert", alert), ("add-alert", {**alert, "reason": "gate"}),
+                            ("add-alert", {**alert, "propertyId": 999_999}),
+                            ("add-alert", {**alert, "reason": "then fails"}),
+                            ("add-alert", {**alert, "reason": "door"})])
+    assert [a["type"] for a in answers] == ["success", "success", "error", "error",
+                                            "success"], answers
+    assert answers[2]["data"]["code"] == "not_found"
+    assert answers[3]["data"]["code"] == "conflict"
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))], statements
+    assert statements.count("ROLLBACK") == 1, "started again once, for the one that wrote"
+    alerts_added, events, entries = (after - then for after, then in zip(change_counts(app), before))
+    assert (alerts_added, events, entries) == (3, 3, 3)
+    with app.app_context():
+        stored = db.session.execute(select(Alert.id, Alert.reason).order_by(Alert.id)).all()[-3:]
+        db.session.remove()
+    assert [r.reason for r in stored] == ["fence", "gate", "door"]
+    assert [answers[n]["data"]["id"] for n in (0, 1, 4)] == [r.id for r in stored], \
+        "each was told the id of its alert as kept"

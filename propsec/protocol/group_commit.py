@@ -18,14 +18,15 @@ How. The requests that run prepared statements only (their declarations say `pre
 the alerts, visits and entries that devices send all day) are gathered: the first to
 arrive lets the requests that are ready to run join it (it passes control to the event
 loop while others keep joining, before any transaction is open), then runs them one after
-another in one transaction, each inside its own SAVEPOINT, and commits once for all. On
-SQLite one group runs at a time (`TURN`); on PostgreSQL the next group gathers while the
-last one is still out on the network. What it guarantees:
+another in one transaction (on PostgreSQL each inside its own SAVEPOINT) and commits once
+for all. On SQLite one group runs at a time (`TURN`); on PostgreSQL the next group gathers
+while the last one is still out on the network. What it guarantees:
 
 - no request is answered before the commit that holds its changes has succeeded; when that
   commit fails, every request in the group gets the error and none of their changes is kept;
-- a request that fails is rolled back alone (to its savepoint, or on PostgreSQL its
-  statements are dropped before they are sent). When the database refuses the group's
+- a request that fails is rolled back alone: on SQLite nothing is left to undo when it
+  failed before changing a row, and otherwise the transaction starts again without it; on
+  PostgreSQL its statements are dropped before they are sent, or undone to its savepoint. When the database refuses the group's
   transaction instead (SQLite rolls it back on a full disk or an I/O error; on PostgreSQL
   a statement sent with others fails and nobody can tell whose it was), SQLite's requests
   before it fail too and the ones after start a new transaction; PostgreSQL's run again one
@@ -139,24 +140,25 @@ class CommitGroups:
                 _commit_postgresql(batch)
 
 
-def _run_each(tx: sql.OwnTransaction, batch: list[_Member], found: list, undo) -> list[_Member]:
-    """Run every member's work in `tx`, each inside its own savepoint (none when alone);
+def _run_each(tx: sql.OwnTransaction, batch: list[_Member], found: list, undo,
+              savepoints: bool) -> list[_Member]:
+    """Run every member's work in `tx`, each inside its own savepoint when `savepoints`;
     `undo(tx, exc, mark, kept)` takes back a failed member's part and returns who is still
-    kept. Returns the members whose changes the transaction holds."""
-    alone = len(batch) == 1  # (nobody else's work to keep: no savepoint)
+    kept (None: nothing to take back, a member alone is undone by closing `tx`). Returns the
+    members whose changes the transaction holds."""
     kept: list[_Member] = []
     for member, target in zip(batch, found):
         mark = tx.mark()
-        if not alone:
+        if savepoints:
             tx.savepoint()
         try:
             member.result = member.context.run(_as_member, member.work, tx, target)
         except Exception as exc:  # noqa: BLE001 - handed to its own request
-            if not alone:  # (alone, closing the transaction rolls it back)
+            if undo is not None:
                 kept = undo(tx, exc, mark, kept)
             member.error = exc
             continue
-        if not alone:
+        if savepoints:
             tx.release_savepoint()
         kept.append(member)
     return kept
@@ -168,7 +170,8 @@ def _commit_sqlite(batch: list[_Member]) -> None:
         tx = sql.OwnTransaction(db.engine)
         try:
             tx.begin()
-            if _run_each(tx, batch, [None] * len(batch), _undo_sqlite):
+            if _run_each(tx, batch, [None] * len(batch),
+                         _undo_sqlite if len(batch) > 1 else None, savepoints=False):
                 tx.commit()
             metrics.commit_group.observe(len(batch))
         finally:
@@ -183,12 +186,21 @@ def _commit_sqlite(batch: list[_Member]) -> None:
 
 
 def _undo_sqlite(tx: sql.OwnTransaction, exc: Exception, mark, kept: list) -> list:
-    if tx.rollback_to_savepoint():
+    """SQLite's members run without savepoints (two statements fewer each): a member that
+    failed before it changed a row leaves nothing to undo (a failing statement undoes
+    itself), which is how requests fail almost always (not found, not allowed, invalid).
+    One that changed rows and then failed takes the whole transaction back, and the members
+    kept so far run again in a new one. When SQLite has dropped the transaction itself (a
+    full disk, an I/O error), the members before it lose their changes: they fail too."""
+    if not tx.in_transaction():
+        for earlier in kept:
+            earlier.error = exc
+        tx.begin()
+        return []
+    if tx.mark() == mark:
         return kept
-    for earlier in kept:  # SQLite dropped the whole transaction
-        earlier.error = exc
-    tx.begin()
-    return []
+    tx.restart()
+    return _run_each(tx, kept, [None] * len(kept), _undo_sqlite, savepoints=False)
 
 
 class _Split(Exception):
@@ -219,7 +231,9 @@ def _commit_postgresql(batch: list[_Member]) -> None:
         tx = sql.OwnTransaction(db.engine)
         try:
             found = targets.prefetch(tx.cursor, [m.wanted for m in batch])
-            if _run_each(tx, batch, found, _undo_postgresql):
+            alone = len(batch) == 1  # (nobody else's work to keep: no savepoint)
+            if _run_each(tx, batch, found, None if alone else _undo_postgresql,
+                         savepoints=not alone):
                 tx.commit()
             metrics.commit_group.observe(len(batch))
         finally:
