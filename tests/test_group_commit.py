@@ -69,6 +69,24 @@ def group_sizes() -> float:
     return metrics.registry.get_sample_value("propsec_commit_group_size_sum") or 0.0
 
 
+def alerts_that_fail_after_writing(monkeypatch, failing_reason: str, first=None) -> None:
+    """`add-alert` with `failing_reason` writes its alert, then is refused (a conflict);
+    `first(reason)` runs before every alert is written."""
+    from propsec.handlers import alerts
+    from propsec.protocol.errors import Conflict
+
+    real = alerts.raise_alert
+
+    def writes_then_fails(req, user_id, reason, *args, **kwargs):
+        if first is not None:
+            first(reason)
+        made = real(req, user_id, reason, *args, **kwargs)
+        if reason == failing_reason:
+            raise Conflict("refused after its alert was written")
+        return made
+    monkeypatch.setattr(alerts, "raise_alert", writes_then_fails)
+
+
 @pytest.fixture
 def grouped(monkeypatch):
     def install(*sizes: int):
@@ -236,20 +254,12 @@ def test_postgresql_sends_a_savepoint_only_for_a_request_that_read_mid_way(
         sent.extend(statements)
         return original(self, statements, fetch)
     monkeypatch.setattr(sql._BatchingCursor, "_send", spy)
-    from propsec.handlers import alerts
-    from propsec.protocol.errors import Conflict
-
-    real = alerts.raise_alert
     read_mid_way = sql.Prepared(select(Alert.id).limit(1))
 
-    def reads_then_fails(req, user_id, reason, *args, **kwargs):
+    def first(reason: str) -> None:
         if reason.startswith("mid-way"):
             read_mid_way.first(sql.in_transaction())  # a round trip: its SAVEPOINT goes too
-        made = real(req, user_id, reason, *args, **kwargs)
-        if reason == "mid-way, then fails":
-            raise Conflict("refused after its alert was written")
-        return made
-    monkeypatch.setattr(alerts, "raise_alert", reads_then_fails)
+    alerts_that_fail_after_writing(monkeypatch, "mid-way, then fails", first)
     before = change_counts(app)
     alert = {"propertyId": site["p1"], "userId": "staff", "reason": "fence"}
     answers = at_once(app, [("add-alert", alert),
@@ -282,17 +292,7 @@ def test_sqlite_runs_members_without_savepoints_and_starts_again_without_one_tha
         statements.append(statement)
         return original(self, statement)
     monkeypatch.setattr(sql._Cursor, "plain", spy)
-    from propsec.handlers import alerts
-    from propsec.protocol.errors import Conflict
-
-    real = alerts.raise_alert
-
-    def writes_then_fails(req, user_id, reason, *args, **kwargs):
-        made = real(req, user_id, reason, *args, **kwargs)
-        if reason == "then fails":
-            raise Conflict("refused after its alert was written")
-        return made
-    monkeypatch.setattr(alerts, "raise_alert", writes_then_fails)
+    alerts_that_fail_after_writing(monkeypatch, "then fails")
     before = change_counts(app)
     alert = {"propertyId": site["p1"], "userId": "staff", "reason": "fence"}
     answers = at_once(app, [("add-alert", alert), ("add-alert", {**alert, "reason": "gate"}),
