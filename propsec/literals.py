@@ -95,10 +95,16 @@ def writes_literals(connection) -> bool:
             and connection.get_parameter_status("client_encoding") == "UTF8")
 
 
-def arguments(values, names: list[str]) -> str | None:
-    """The values of `names` as a comma-separated argument list, or None when one of them is
-    of a type left to the driver."""
+def each(values, names: list[str]) -> list[str] | None:
+    """The values of `names` as literals, or None when one of them is of a type left to the
+    driver."""
     try:
-        return ", ".join([literal(values[name]) for name in names])
+        return [literal(values[name]) for name in names]
     except _Unknown:
         return None
+
+
+def arguments(values, names: list[str]) -> str | None:
+    """The values of `names` as a comma-separated argument list (None: see `each`)."""
+    given = each(values, names)
+    return None if given is None else ", ".join(given)

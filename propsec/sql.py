@@ -59,12 +59,12 @@ def _psycopg2(engine: Engine) -> bool:
 
 
 class _Compiled:
-    def __init__(self, statement, engine: Engine):
+    def __init__(self, statement, engine: Engine, appends: bool = False):
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.server = (_ServerStatement(self.sql, {name: bind.type for name, bind in
-                                                   compiled.binds.items()})
+                                                   compiled.binds.items()}, appends)
                        if _psycopg2(engine) else None)
         processors = {name: _faster(compiled.binds.get(name), dialect, process)
                       for name, process in compiled._bind_processors.items()}
@@ -127,7 +127,7 @@ class _ServerStatement:
     EXECUTE with the values): parsed, analysed and planned once per connection instead of at
     every execution. psycopg2 speaks the simple query protocol, so this is done in SQL."""
 
-    def __init__(self, sql: str, types: dict):
+    def __init__(self, sql: str, types: dict, appends: bool = False):
         self.name = f"propsec_{next(_SERVER_NAMES)}"
         order: list[str] = []
 
@@ -149,6 +149,19 @@ class _ServerStatement:
         arguments = ", ".join(f"%({name})s" for name in order)
         self.execute = f"EXECUTE {self.name}({arguments})" if order else f"EXECUTE {self.name}"
         self.order = order
+        # An append (`Prepared(appends=True)`) of the form INSERT INTO t (a, b) VALUES
+        # ($1, $2::JSON) can also be sent as one row of a multi-row INSERT (`_BatchingCursor`):
+        # the row is the VALUES tuple with each parameter's literal in its place.
+        into, _, values = text.partition(" VALUES ")
+        pieces = _NUMBERED.split(values)[::2]  # (the text around the $n)
+        numbers = [int(n) for n in _NUMBERED.findall(values)]
+        fits = (appends and into.startswith("INSERT INTO ") and _one_tuple(values)
+                and numbers == list(range(1, len(order) + 1)))
+        self.rows_head = f"{into} VALUES ".encode() if fits else None
+        self._row_pieces = pieces
+        self.row_template = "".join(
+            piece.replace("%", "%%") + (f"%({order[n]})s" if n < len(order) else "")
+            for n, piece in enumerate(pieces)) if fits else None
 
     def written(self, params: dict) -> bytes | None:
         """The EXECUTE with `params` written as literals by literals.py (None: a value of a
@@ -158,21 +171,51 @@ class _ServerStatement:
         given = literals.arguments(params, self.order)
         return None if given is None else f"EXECUTE {self.name}({given})".encode()
 
+    def row(self, params: dict) -> bytes | None:
+        """`params` as one row of a multi-row INSERT (None: a value left to `mogrify`)."""
+        given = literals.each(params, self.order)
+        if given is None:
+            return None
+        pieces = self._row_pieces
+        return "".join([piece + value for piece, value in zip(pieces, given)]
+                       + [pieces[-1]]).encode()
+
+
+def _one_tuple(text: str) -> bool:
+    """Whether `text` is one parenthesised list and nothing more (no RETURNING, no second
+    row, no quoted text)."""
+    if not text.startswith("(") or "'" in text or '"' in text:
+        return False
+    depth = 0
+    for at, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return at == len(text) - 1
+    return False
+
 
 _PYFORMAT = re.compile(r"%%|%\((\w+)\)s")
+_NUMBERED = re.compile(r"\$(\d+)")
 
 
 class Prepared:
-    """One Core statement, compiled per engine on first use. Bind parameters by name."""
+    """One Core statement, compiled per engine on first use. Bind parameters by name.
 
-    def __init__(self, statement):
+    `appends`: an INSERT of rows that only ever accumulate in a transaction: no other table
+    refers to them, nothing reads or changes them before the commit, no trigger watches
+    them (the event log, the audit trail). On PostgreSQL a request's transaction may then
+    write the rows of one batch as one multi-row INSERT at the end of the batch, in the
+    order they were given (`_BatchingCursor`)."""
+
+    def __init__(self, statement, appends: bool = False):
         self.statement = statement
+        self.appends = appends
         self._compiled: weakref.WeakKeyDictionary[Engine, _Compiled] = weakref.WeakKeyDictionary()
 
     def compiled(self, engine: Engine) -> _Compiled:
         found = self._compiled.get(engine)
         if found is None:
-            found = self._compiled[engine] = _Compiled(self.statement, engine)
+            found = self._compiled[engine] = _Compiled(self.statement, engine, self.appends)
         return found
 
     def all(self, cursor_source: "_Cursor", **values) -> list:
@@ -266,13 +309,19 @@ class _Cursor:
                 on_error()
             self._fail(sql, exc)
 
+    def _written(self, compiled: _Compiled, rows: list, write, template: str) -> list[bytes]:
+        """Each of `rows` written by `write` (literals.py); all of them by the driver's
+        `mogrify` into `template` when one cannot be, or the connection quotes otherwise."""
+        written = ([write(params) for params in rows]
+                   if literals.writes_literals(self._connection) else [None])
+        if None in written:
+            written = self._with_cursor(compiled.sql, lambda cursor: [
+                cursor.mogrify(template, params) for params in rows])
+        return written
+
     def _on_server(self, compiled: _Compiled, rows: list) -> tuple[list[bytes], list[str]]:
         server = compiled.server
-        runs = ([server.written(params) for params in rows]
-                if literals.writes_literals(self._connection) else [None])
-        if None in runs:
-            runs = self._with_cursor(compiled.sql, lambda cursor: [
-                cursor.mogrify(server.execute, params) for params in rows])
+        runs = self._written(compiled, rows, server.written, server.execute)
         return self._server.statements(runs, compiled)
 
     def _unsure(self) -> None:
@@ -330,6 +379,33 @@ def _lost_everywhere(engine: Engine, pooled, invalidate):
 _CURRENT: ContextVar["OwnTransaction | None"] = ContextVar("propsec_transaction", default=None)
 
 
+def _appended_together(waiting: list) -> list[bytes]:
+    """The waiting statements as sent: the rows of appends (`Prepared(appends=True)`),
+    queued as (INSERT head, row) pairs, become one multi-row INSERT per head, placed where
+    the run of statements they belong to ends. A run ends at anything that is not an
+    EXECUTE or a PREPARE (a SAVEPOINT, RELEASE, ROLLBACK TO: a request's rows never cross
+    its own or another request's savepoint) and at the end of the batch. Within a head the
+    rows keep their order, so ids drawn from a default (the event log's) keep it too. On
+    PostgreSQL each row as an EXECUTE costs the server about twice a row of a multi-row
+    INSERT (docs/performance.md, eighth round)."""
+    out: list[bytes] = []
+    rows: dict[bytes, list[bytes]] = {}
+
+    def flush() -> None:
+        for head, values in rows.items():
+            out.append(head + b", ".join(values))
+        rows.clear()
+    for statement in waiting:
+        if type(statement) is tuple:
+            rows.setdefault(statement[0], []).append(statement[1])
+            continue
+        if not statement.startswith((b"EXECUTE ", b"PREPARE ")):
+            flush()
+        out.append(statement)
+    flush()
+    return out
+
+
 class _BatchingCursor(_Cursor):
     """A request's own transaction on PostgreSQL in as few round trips as it can be.
 
@@ -360,11 +436,14 @@ class _BatchingCursor(_Cursor):
         """What goes before the next statement sent: BEGIN once, then whatever waits."""
         head = [] if self.begun else [b"BEGIN"]
         self.begun = True
-        head.extend(self._waiting)
+        head.extend(_appended_together(self._waiting))
         self._waiting = []
         return head
 
     def run(self, compiled: _Compiled, params, fetch: bool) -> list:
+        if not fetch and compiled.server.rows_head is not None:
+            self._waiting.extend(self._rows(compiled, [params]))
+            return []
         statements, new = self._on_server(compiled, [params])
         if not fetch:
             self._waiting.extend(statements)
@@ -373,9 +452,18 @@ class _BatchingCursor(_Cursor):
         return self._send([*self._opening(), *statements], True)
 
     def run_many(self, compiled: _Compiled, params: list) -> None:
+        if compiled.server.rows_head is not None:
+            self._waiting.extend(self._rows(compiled, params))
+            return
         statements, new = self._on_server(compiled, params)
         self._waiting.extend(statements)
         self._waiting_names.extend(new)
+
+    def _rows(self, compiled: _Compiled, rows: list) -> list[tuple[bytes, bytes]]:
+        """An append's rows as (INSERT head, row) pairs, joined when the batch is sent."""
+        server = compiled.server
+        return [(server.rows_head, row)
+                for row in self._written(compiled, rows, server.row, server.row_template)]
 
     def commit(self) -> None:
         if not self.begun and not self._waiting:
@@ -597,14 +685,14 @@ def autocommit(engine: Engine | None = None):
         pooled.close()
 
 
-def inserting(table, *columns: str, returning_id: bool = True) -> Prepared:
+def inserting(table, *columns: str, returning_id: bool = True, appends: bool = False) -> Prepared:
     """INSERT of the named columns (bound by the same names, typed as the columns), with
-    RETURNING id for a single row, or without (for executemany)."""
+    RETURNING id for a single row, or without (for executemany); `appends`: see Prepared."""
     from sqlalchemy import bindparam, insert
 
     statement = insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns})
     statement = statement.returning(table.c.id) if returning_id else statement.inline()
-    return Prepared(statement)
+    return Prepared(statement, appends=appends and not returning_id)
 
 
 class NewRow:

@@ -87,6 +87,18 @@ def alerts_that_fail_after_writing(monkeypatch, failing_reason: str, first=None)
     monkeypatch.setattr(alerts, "raise_alert", writes_then_fails)
 
 
+def sent_statements(monkeypatch) -> list[bytes]:
+    """Every statement PostgreSQL's batching cursor sends from now on, in order."""
+    sent: list[bytes] = []
+    original = sql._BatchingCursor._send
+
+    def spy(self, statements, fetch):
+        sent.extend(statements)
+        return original(self, statements, fetch)
+    monkeypatch.setattr(sql._BatchingCursor, "_send", spy)
+    return sent
+
+
 @pytest.fixture
 def grouped(monkeypatch):
     def install(*sizes: int):
@@ -247,13 +259,7 @@ def test_postgresql_sends_a_savepoint_only_for_a_request_that_read_mid_way(
     needs no SAVEPOINT (one would cost the server a subtransaction); one that read something
     mid-way has sent its first statements, and its savepoint undoes them when it fails."""
     grouped(4)
-    sent: list[bytes] = []
-    original = sql._BatchingCursor._send
-
-    def spy(self, statements, fetch):
-        sent.extend(statements)
-        return original(self, statements, fetch)
-    monkeypatch.setattr(sql._BatchingCursor, "_send", spy)
+    sent = sent_statements(monkeypatch)
     read_mid_way = sql.Prepared(select(Alert.id).limit(1))
 
     def first(reason: str) -> None:
@@ -271,7 +277,8 @@ def test_postgresql_sends_a_savepoint_only_for_a_request_that_read_mid_way(
     assert controls == [b"SAVEPOINT propsec_request", b"ROLLBACK TO propsec_request",
                         b"RELEASE propsec_request",  # the one that failed
                         b"SAVEPOINT propsec_request", b"RELEASE propsec_request"], controls
-    assert change_counts(app)[0] == before[0] + 3, "the failed request's alert was undone"
+    assert [after - then for after, then in zip(change_counts(app), before)] == [3, 3, 3], \
+        "the failed request's alert, event and audit entry were undone"
     with app.app_context():
         stored = db.session.scalars(select(Alert.reason).order_by(Alert.id)).all()[-3:]
         db.session.remove()
@@ -313,3 +320,34 @@ def test_sqlite_runs_members_without_savepoints_and_starts_again_without_one_tha
     assert [r.reason for r in stored] == ["fence", "gate", "door"]
     assert [answers[n]["data"]["id"] for n in (0, 1, 4)] == [r.id for r in stored], \
         "each was told the id of its alert as kept"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgresql_writes_a_groups_events_and_audit_entries_as_one_insert_each_in_order(
+        app, site, grouped, monkeypatch):
+    """The rows of the event log and the audit trail travel as one multi-row INSERT per table
+    at the end of the batch, not one EXECUTE each; their ids keep the requests' order and
+    awkward text arrives whole."""
+    from propsec.models import AuditEntry, EventRecord
+
+    grouped(4)
+    sent = sent_statements(monkeypatch)
+    reasons = ["gate", "it's \\ a 'quote' -- ; $1 %s %(x)s", "ünïcödé ✓", "door"]
+    answers = at_once(app, [("add-alert", {"propertyId": site["p1"], "userId": "staff",
+                                           "reason": reason}) for reason in reasons])
+    assert [a["type"] for a in answers] == ["success"] * 4, answers
+    inserts = [s for s in sent if s.startswith(b"INSERT INTO")]
+    assert [s.split(b" (")[0] for s in inserts] == [b"INSERT INTO audit_log",
+                                                    b"INSERT INTO event_log"], inserts
+    assert all(s.count(b"), (") == 3 for s in inserts), "four rows each"
+    assert sent.index(inserts[-1]) < sent.index(b"COMMIT")
+    with app.app_context():
+        events = db.session.execute(select(EventRecord.id, EventRecord.payload)
+                                    .order_by(EventRecord.id)).all()[-4:]
+        audited = db.session.scalars(select(AuditEntry.detail)
+                                     .order_by(AuditEntry.id)).all()[-4:]
+        db.session.remove()
+    by_request = sorted(range(4), key=lambda n: answers[n]["data"]["id"])
+    assert [e.payload["reason"] for e in events] == [reasons[n] for n in by_request], \
+        "event ids follow the order the requests ran in, text whole"
+    assert [d["reason"] for d in audited] == [reasons[n] for n in by_request]

@@ -134,3 +134,43 @@ def test_prepared_statements_answer_the_same_with_written_values(app, backend, m
             finally:
                 tx.cursor.plain("SELECT set_config('standard_conforming_strings', 'on', false)")
     assert len(written) == len(HOSTILE), "none of those was written as a literal"
+
+
+def test_appended_rows_arrive_whole_as_literals_and_through_the_driver(app, backend):
+    """The rows of appends (event log, audit trail) travel as a multi-row INSERT whose values
+    are written here; on a session without standard_conforming_strings the driver writes
+    them. Either way every hostile string is stored exactly."""
+    if backend != "postgresql":
+        pytest.skip("rows are joined into one INSERT on PostgreSQL only")
+    from sqlalchemy import select
+
+    from propsec import audit
+    from propsec.extensions import db
+    from propsec.models import AuditEntry
+
+    def stored(texts: list[str], session_setup: str | None) -> list[str]:
+        with app.app_context():
+            with sql.transaction(True) as tx:
+                if session_setup:
+                    tx.cursor.plain(session_setup)
+                try:
+                    for text in texts:
+                        audit.record("literals-test", actor="staff", target=text,
+                                     detail={"text": text}, cursor=tx.cursor)
+                    tx.commit()
+                finally:
+                    if session_setup:
+                        tx.cursor.plain("SELECT set_config('standard_conforming_strings', "
+                                        "'on', false)")
+            rows = db.session.execute(select(AuditEntry.target, AuditEntry.detail)
+                                      .where(AuditEntry.action == "literals-test")
+                                      .order_by(AuditEntry.id)).all()[-len(texts):]
+            db.session.remove()
+        assert [r.detail["text"] for r in rows] == texts
+        return [r.target for r in rows]
+
+    texts = [t[:200] for t in HOSTILE]
+    assert stored(texts, None) == texts
+    escape = ["\\'), ('x', 'y') --", *texts]
+    assert stored(escape, "SELECT set_config('standard_conforming_strings', 'off', false)") \
+        == escape

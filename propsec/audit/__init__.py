@@ -32,7 +32,7 @@ TARGET_FIELDS = ("alertId", "userId", "droneId", "equipmentId", "webhookId", "to
                  "crimeId", "cameraId")
 
 _INSERT = sql.inserting(AuditEntry.__table__, "at", "actor", "action", "target", "property_id",
-                        "detail", "address", returning_id=False)
+                        "detail", "address", returning_id=False, appends=True)
 
 
 def record(action: str, *, actor: str | None, target=None, property_id: int | None = None,

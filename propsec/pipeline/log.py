@@ -34,7 +34,7 @@ _COLUMNS = (_T.c.id, _T.c.name, _T.c.owner_id, _T.c.payload, _T.c.created_at)
 # running transaction's id (plus the offset, see the migration) << ORDINAL_BITS.
 _PG_HORIZON = literal_column("(SELECT propsec_event_horizon())")
 _APPEND = sql.inserting(_T, "name", "property_id", "owner_id", "payload", "created_at",
-                        returning_id=False)
+                        returning_id=False, appends=True)
 _AFTER = select(*_COLUMNS).where(_T.c.id > bindparam("after")).order_by(_T.c.id).limit(
     bindparam("limit"))
 _READ = {"postgresql": sql.Prepared(_AFTER.add_columns(_PG_HORIZON.label("horizon"))),
