@@ -699,12 +699,14 @@ class NewRow:
     """The INSERT of one row whose id the handler needs. When the request reserved that
     table's next id with its target (the declaration's `reserves`, PostgreSQL only) the
     INSERT names the id and needs no answer, so it travels with the next round trip;
-    otherwise it is INSERT ... RETURNING id."""
+    otherwise it is INSERT ... RETURNING id. The rows are a request's new alerts, visits and
+    entries, which only refer to their property and which nothing changes before the
+    commit: the INSERT with the id is an append (`Prepared`)."""
 
     def __init__(self, table, *columns: str):
         self.table = table
         self._returning = inserting(table, *columns)
-        self._with_id = inserting(table, "id", *columns, returning_id=False)
+        self._with_id = inserting(table, "id", *columns, returning_id=False, appends=True)
 
     def add(self, reserved: dict, **values) -> int:
         new_id = reserved.pop(self.table.name, None)

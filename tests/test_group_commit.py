@@ -323,11 +323,11 @@ def test_sqlite_runs_members_without_savepoints_and_starts_again_without_one_tha
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_postgresql_writes_a_groups_events_and_audit_entries_as_one_insert_each_in_order(
+def test_postgresql_writes_a_groups_new_rows_as_one_insert_per_table_in_order(
         app, site, grouped, monkeypatch):
-    """The rows of the event log and the audit trail travel as one multi-row INSERT per table
-    at the end of the batch, not one EXECUTE each; their ids keep the requests' order and
-    awkward text arrives whole."""
+    """The new alerts, event rows and audit entries travel as one multi-row INSERT per table
+    at the end of the batch, not one EXECUTE each; ids keep the requests' order and awkward
+    text arrives whole."""
     from propsec.models import AuditEntry, EventRecord
 
     grouped(4)
@@ -337,8 +337,8 @@ def test_postgresql_writes_a_groups_events_and_audit_entries_as_one_insert_each_
                                            "reason": reason}) for reason in reasons])
     assert [a["type"] for a in answers] == ["success"] * 4, answers
     inserts = [s for s in sent if s.startswith(b"INSERT INTO")]
-    assert [s.split(b" (")[0] for s in inserts] == [b"INSERT INTO audit_log",
-                                                    b"INSERT INTO event_log"], inserts
+    assert [s.split(b" (")[0] for s in inserts] == [
+        b"INSERT INTO alerts", b"INSERT INTO audit_log", b"INSERT INTO event_log"], inserts
     assert all(s.count(b"), (") == 3 for s in inserts), "four rows each"
     assert sent.index(inserts[-1]) < sent.index(b"COMMIT")
     with app.app_context():
@@ -351,3 +351,7 @@ def test_postgresql_writes_a_groups_events_and_audit_entries_as_one_insert_each_
     assert [e.payload["reason"] for e in events] == [reasons[n] for n in by_request], \
         "event ids follow the order the requests ran in, text whole"
     assert [d["reason"] for d in audited] == [reasons[n] for n in by_request]
+    with app.app_context():
+        kept = db.session.scalars(select(Alert.reason).order_by(Alert.id)).all()[-4:]
+        db.session.remove()
+    assert kept == [reasons[n] for n in by_request]
