@@ -26,11 +26,12 @@ while the last one is still out on the network. What it guarantees:
   commit fails, every request in the group gets the error and none of their changes is kept;
 - a request that fails is rolled back alone: on SQLite nothing is left to undo when it
   failed before changing a row, and otherwise the transaction starts again without it; on
-  PostgreSQL its statements are dropped before they are sent, or undone to its savepoint. When the database refuses the group's
-  transaction instead (SQLite rolls it back on a full disk or an I/O error; on PostgreSQL
-  a statement sent with others fails and nobody can tell whose it was), SQLite's requests
-  before it fail too and the ones after start a new transaction; PostgreSQL's run again one
-  by one, each in a transaction of its own, so each gets the answer it would have had alone;
+  PostgreSQL its statements are dropped before they are sent, or undone to its savepoint.
+  When the database refuses the group's transaction instead (SQLite rolls it back on a
+  full disk or an I/O error; on PostgreSQL a statement sent with others fails and nobody
+  can tell whose it was), SQLite's requests before it fail too and the ones after start a
+  new transaction; PostgreSQL's run again one by one, each in a transaction of its own, so
+  each gets the answer it would have had alone;
 - the log's order holds: members' event rows are written in one transaction, in turn, and
   the tailer sees none of them before the commit (on PostgreSQL a group's events take
   increasing ids of its one transaction id, docs/architecture.md);
