@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import datetime
 import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 
 from sqlalchemy import Integer
 from sqlalchemy.engine import Engine
@@ -204,8 +204,8 @@ class Prepared:
     `appends`: an INSERT of rows that only ever accumulate in a transaction: no other table
     refers to them, nothing reads or changes them before the commit, no trigger watches
     them (the event log, the audit trail). On PostgreSQL a request's transaction may then
-    write the rows of one batch as one multi-row INSERT at the end of the batch, in the
-    order they were given (`_BatchingCursor`)."""
+    send a batch's rows of one table as one multi-row INSERT where their run of queued
+    statements ends, in the order they were given (`_appended_together`)."""
 
     def __init__(self, statement, appends: bool = False):
         self.statement = statement
