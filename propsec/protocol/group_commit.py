@@ -60,8 +60,13 @@ from . import targets
 TURN = threading.Lock()
 # A group never grows past this many requests (each waits for the whole group's commit).
 MAX_GROUP = 64
-# How many times the first request of a group yields at most while the others gather.
-MAX_PASSES = 4
+# How many times the first request of a group passes control to the event loop while the
+# others gather: at least, and at most. Longer gathering made larger groups and spent less
+# CPU a write on both sides; with 8 writers on PostgreSQL 2-4 passes gave ~10 % fewer
+# writes a second than 3-6, and 3-6 ~9 % fewer than 4-8 (docs/performance.md, W30). Alone,
+# a pass with nothing else to run costs microseconds.
+MIN_PASSES = 4
+MAX_PASSES = 8
 
 
 class _Member:
@@ -88,12 +93,12 @@ class CommitGroups:
 
     def _gather_ready(self) -> None:
         """Let the requests that are ready join: pass control to the event loop until a pass
-        brings nobody new. At least two passes (the first runs the requests already read,
-        the second reads the sockets that became ready meanwhile), at most `MAX_PASSES`."""
+        brings nobody new: at least `MIN_PASSES` (the first runs the requests already read,
+        the next ones read the sockets that became ready meanwhile), at most `MAX_PASSES`."""
         for passes in range(1, MAX_PASSES + 1):
             waiting = len(self._queue)
             socketio.sleep(0)
-            if passes >= 2 and len(self._queue) == waiting:
+            if passes >= MIN_PASSES and len(self._queue) == waiting:
                 return
 
     def run(self, work: Callable[[], object], wanted: targets.Wanted | None = None):
