@@ -61,12 +61,12 @@ TURN = threading.Lock()
 # A group never grows past this many requests (each waits for the whole group's commit).
 MAX_GROUP = 64
 # How many times the first request of a group passes control to the event loop while the
-# others gather: at least, and at most. Longer gathering made larger groups and spent less
-# CPU a write on both sides; with 8 writers on PostgreSQL 2-4 passes gave ~10 % fewer
-# writes a second than 3-6, and 3-6 ~9 % fewer than 4-8 (docs/performance.md, W30). Alone,
-# a pass with nothing else to run costs microseconds.
-MIN_PASSES = 4
-MAX_PASSES = 8
+# others gather (at least, at most), by database. On PostgreSQL longer gathering made larger
+# groups and spent less CPU a write on both sides: with 8 writers 2-4 passes gave ~10 %
+# fewer writes a second than 3-6, and 3-6 ~9 % fewer than 4-8. On SQLite, where the process
+# itself is the limit, 4-8 cost ~7 % with 32 writers: it keeps 2-4 (docs/performance.md,
+# W30). Alone, a pass with nothing else to run costs microseconds.
+PASSES = {"postgresql": (4, 8), "sqlite": (2, 4)}
 
 
 class _Member:
@@ -93,12 +93,14 @@ class CommitGroups:
 
     def _gather_ready(self) -> None:
         """Let the requests that are ready join: pass control to the event loop until a pass
-        brings nobody new: at least `MIN_PASSES` (the first runs the requests already read,
-        the next ones read the sockets that became ready meanwhile), at most `MAX_PASSES`."""
-        for passes in range(1, MAX_PASSES + 1):
+        brings nobody new: at least two (the first runs the requests already read, the
+        next ones read the sockets that became ready meanwhile), more on PostgreSQL
+        (`PASSES`)."""
+        fewest, most = PASSES.get(db.engine.dialect.name, PASSES["sqlite"])
+        for passes in range(1, most + 1):
             waiting = len(self._queue)
             socketio.sleep(0)
-            if passes >= MIN_PASSES and len(self._queue) == waiting:
+            if passes >= fewest and len(self._queue) == waiting:
                 return
 
     def run(self, work: Callable[[], object], wanted: targets.Wanted | None = None):
