@@ -546,10 +546,7 @@ class OwnTransaction:
     # For group commit (protocol/group_commit.py): one transaction for several requests; on
     # PostgreSQL a savepoint per request in it, sent with the next round trip.
     def _control(self, statement: str) -> None:
-        if self._batching:
-            self.cursor.queue(statement.encode())
-        else:
-            self.cursor.plain(statement)
+        self.cursor.queue(statement.encode())  # (savepoints are PostgreSQL's only)
 
     def mark(self):
         """Where the request's part begins, to undo back to: on PostgreSQL where the
@@ -580,7 +577,7 @@ class OwnTransaction:
         (it read nothing mid-way), its SAVEPOINT is taken back instead of released: it
         could only have been needed to undo statements already on the server, and a
         savepoint in which a request writes costs the server a subtransaction."""
-        if self._batching and self.cursor.withdraw(self._savepoint_at):
+        if self.cursor.withdraw(self._savepoint_at):
             return
         self._control("RELEASE propsec_request")
 
