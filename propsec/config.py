@@ -52,6 +52,17 @@ def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
     return value
 
 
+def _positive(name: str, default: float) -> float:
+    text = _env(name)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return value
+
+
 def parse_delays(text: str) -> tuple[float, ...]:
     try:
         delays = tuple(float(part) for part in text.split(",") if part.strip())
@@ -104,6 +115,9 @@ def load_settings(instance_path: Path) -> dict:
         "PROPSEC_MESSAGE_QUEUE": _env("PROPSEC_MESSAGE_QUEUE"),
         # Deployments sharing one Redis keep apart by channel (pub/sub ignores the db number).
         "PROPSEC_MESSAGE_QUEUE_CHANNEL": _env("PROPSEC_MESSAGE_QUEUE_CHANNEL", "flask-socketio"),
+        # How often each process reads the event log when nothing wakes it (wake-ups come
+        # from its own commits and, with Redis, from the other processes' hints).
+        "PROPSEC_EVENT_POLL_SECONDS": _positive("PROPSEC_EVENT_POLL_SECONDS", 0.5),
         "PROPSEC_HOST": _env("PROPSEC_HOST", "127.0.0.1"),
         "PROPSEC_PORT": int(_env("PROPSEC_PORT", "5000")),
         "PROPSEC_CORS_ORIGINS": origins,

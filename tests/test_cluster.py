@@ -3,6 +3,8 @@
 A client on either process sees every event exactly once, in eventId order, whichever
 process caused it; `subscribe` with `since` replays from the shared log on either process;
 /healthz reports the queue and answers 503 naming it when Redis is unreachable.
+The processes read the log by themselves only once a minute here (`POLL_SECONDS`), so what
+crosses from one process to the other in these tests' seconds was carried by a wake-up hint.
 Skips when PostgreSQL or Redis is unreachable (see services.py)."""
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from services import (Recorder, active_property, call, client_factory, cluster, 
 USERS = {"olive": "owner", "nora": "owner", "sam": "staff", "ada": "admin"}
 WRITERS_PER_PROCESS = 6
 ALERTS_PER_WRITER = 5
+POLL_SECONDS = "60"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,8 @@ def servers(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluster")
     dead_queue = LiveServer(tmp, PROPSEC_MESSAGE_QUEUE=f"redis://127.0.0.1:{free_port()}/0")
     dead_queue.expect_healthy = False
-    with cluster(tmp, "cluster", USERS, 2, dead_queue) as (a, b):
+    with cluster(tmp, "cluster", USERS, 2, dead_queue,
+                 PROPSEC_EVENT_POLL_SECONDS=POLL_SECONDS) as (a, b):
         a.name, b.name = "A", "B"
         a.dead_queue = dead_queue
         yield a, b

@@ -12,7 +12,8 @@ What it guarantees (contract section 8):
   which also poll.
 
 Flow: dispatcher → `record()` (insert, in the request's transaction) → commit →
-`committed()` (wake this process's tailer and owe the other processes a hint)."""
+`committed()` (wake this process's tailer) → the tailer's read → a hint to the other
+processes (hints.py)."""
 from __future__ import annotations
 
 import time
@@ -26,7 +27,7 @@ from ..extensions import socketio
 from ..protocol.errors import InternalError
 from ..protocol.events import ALL
 from . import log as event_log
-from .hints import HintSender
+from .hints import HeardHints, HintSender
 from .tailer import Tailer
 
 POLL_SECONDS = 0.5
@@ -43,11 +44,14 @@ class Pipeline:
         # In-process tests deliver in the committing request itself (no background task).
         self.inline = bool(app.config.get("PROPSEC_DELIVERY_INLINE"))
         self.tailer = Tailer(poll, hold_connection=not self.inline)
-        self.tail_worker = Worker("event tailer", self.tailer.step, poll, GAP_SECONDS)
+        self.tail_worker = Worker("event tailer", self._tail, poll, GAP_SECONDS)
         self.hints = HintSender(app.config.get("PROPSEC_MESSAGE_QUEUE"),
                                 app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",
                                 lambda: getattr(socketio.server.manager, "host_id", ""))
         self.hint_worker = Worker("wake-up hints", self.hints.step, 60.0, GAP_SECONDS)
+        self.heard_worker = Worker("heard hints", lambda: self.heard.step(), 60.0)
+        self.heard = HeardHints(lambda: self.tailer.cursor, self.tail_worker.wake,
+                                self.heard_worker.wake)
         self._app = app
 
     def start(self) -> None:
@@ -66,7 +70,19 @@ class Pipeline:
             self.hint_worker.start(self._app)
         manager = socketio.server.manager
         if hasattr(manager, "on_hint"):
-            manager.on_hint = self.tail_worker.wake
+            self.heard_worker.start(self._app)
+            manager.on_hint = self.heard.heard
+
+    def _tail(self) -> float | None:
+        """One step of the tailer; then, if rows this process committed went out, a hint
+        owed to the others."""
+        if not self.hints.enabled:
+            return self.tailer.step()
+        commits = self.hints.before_read()
+        wait = self.tailer.step()
+        if self.hints.after_read(commits, self.tailer.cursor or 0, blocked=wait is not None):
+            self.hint_worker.wake()
+        return wait
 
     def record(self, pending) -> None:
         if pending:
@@ -76,11 +92,9 @@ class Pipeline:
         if self.inline:
             self._pump_inline()  # (tests: delivered before the acknowledgement)
             return
+        self.hints.committed()
         self.tail_worker.wake()
         notify.wake()
-        if self.hints.enabled:
-            self.hints.owe()
-            self.hint_worker.wake()
 
     def _pump_inline(self) -> None:
         """Deliver now; rows held back by a transaction still running elsewhere (PostgreSQL)

@@ -33,7 +33,7 @@ class HintingRedisManager(socketio.RedisManager):
                     self._redis_connect()
                     self.pubsub.subscribe(self.channel)
                     subscribed = True
-                    self._hint()
+                    self._hint(None)
                 yield from self.pubsub.listen()
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect and go on
                 log.warning("cannot receive from the message queue (%s); retrying in %.0f s",
@@ -41,9 +41,9 @@ class HintingRedisManager(socketio.RedisManager):
                 subscribed = False
                 time.sleep(LISTEN_RETRY_SECONDS)
 
-    def _hint(self) -> None:
+    def _hint(self, cursor: int | None) -> None:
         if self.on_hint is not None:
-            self.on_hint()
+            self.on_hint(cursor)
 
     def _handle_callback(self, message):
         # Hints travel as `callback` messages: every python-socketio process accepts those
@@ -51,7 +51,8 @@ class HintingRedisManager(socketio.RedisManager):
         if "propsec_hint" not in message:
             return super()._handle_callback(message)
         if message.get("host_id") != self.host_id:
-            self._hint()
+            cursor = message.get("propsec_cursor")
+            self._hint(cursor if type(cursor) is int else None)
         return None
 
 
