@@ -50,6 +50,7 @@ class HintSender:
         return bool(self._url and self._url.startswith(("redis://", "rediss://")))
 
     def committed(self) -> None:
+        # (not atomic under real threads: a lost count costs at most one hint, so latency)
         self._commits += 1
 
     def before_read(self) -> int:
