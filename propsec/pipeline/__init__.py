@@ -56,7 +56,8 @@ class Pipeline:
 
     def start(self) -> None:
         """At the first connection: fix the starting cursor, start this process's workers
-        (the tailer, the hint sender, alert escalation, and on SQLite the checkpointer)."""
+        (the tailer, the hint sender and the check of heard hints, alert escalation,
+        notifications, the audit seal, and on SQLite the checkpointer)."""
         if self.tailer.cursor is None:
             self.tailer.start()
         if self.inline:
