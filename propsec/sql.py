@@ -555,8 +555,14 @@ class OwnTransaction:
         return self.cursor.mark() if self._batching else self._driver.total_changes
 
     def begin(self) -> None:
+        """SQLite: BEGIN IMMEDIATE, the write lock from the start. A deferred BEGIN reads
+        the target in a snapshot and asks for the lock at the first INSERT; when another
+        connection of the process (a background worker on a thread of its own, as in the
+        threading mode) has committed in between, SQLite cannot let the transaction write
+        on that snapshot and fails it at once with "database is locked", whatever the busy
+        timeout: the request was answered `internal_error`."""
         if not self._batching:  # (the batching cursor sends BEGIN with its first statement)
-            self.cursor.plain("BEGIN")
+            self.cursor.plain("BEGIN IMMEDIATE")
 
     def in_transaction(self) -> bool:
         """SQLite: whether the transaction is still open (SQLite rolls it back by itself on

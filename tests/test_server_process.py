@@ -187,3 +187,61 @@ def test_sqlite_log_reaches_the_database_file_without_a_commit_paying_for_it(ser
             except sqlite3.OperationalError:  # not even the table is in the file yet
                 count = 0
     assert count == 40
+
+
+def _wal_generation(path: str) -> int | None:
+    """The write-ahead log header's checkpoint sequence number: SQLite adds one each time it
+    starts the log over at its beginning (None while there is no log yet)."""
+    try:
+        with open(path + "-wal", "rb") as wal:
+            header = wal.read(16)
+    except FileNotFoundError:
+        return None
+    return int.from_bytes(header[12:16], "big") if len(header) == 16 else None
+
+
+def test_sqlite_log_starts_over_while_writes_go_on(server):
+    """Under writes that never pause the log is folded back and started over about once a
+    second (it used to grow by every write until the load stopped: ~40 MB a second on a
+    busy process), so its file stays a few seconds of writes long. None of the writes fails
+    meanwhile (in the threading mode a group's transaction, begun deferred, was refused with
+    "database is locked" when a background worker committed between its read and its
+    first write)."""
+    import threading
+    import time
+
+    path = server.env["PROPSEC_DATABASE_URL"].removeprefix("sqlite:///")
+    clients = [connect(server, ["websocket"], token=server.tokens["owner"]) for _ in range(4)]
+    pid = clients[0].call("queries.add-property", {"location": "6 Wal Row", "tier": 1, "x": 30,
+                                                   "y": 0, "description": "", "clientId": "olive"},
+                          namespace=NS, timeout=10)["data"]["id"]
+    stop, answers = threading.Event(), []
+
+    def write(client) -> None:
+        while not stop.is_set():
+            answer = client.call("queries.add-alert", {
+                "propertyId": pid, "userId": "olive", "reason": "steady load"},
+                namespace=NS, timeout=10)
+            answers.append(answer["type"] if answer["type"] == "success" else answer["data"]["code"])
+            time.sleep(0.012)  # (under each connection's rate limit: 100 a second)
+
+    writers = [threading.Thread(target=write, args=(c,)) for c in clients]
+    try:
+        for thread in writers:
+            thread.start()
+        time.sleep(0.5)
+        generations = set()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            generations.add(_wal_generation(path))
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join(timeout=15)
+        for client in clients:
+            client.disconnect()
+    assert answers and set(answers) == {"success"}
+    generations.discard(None)
+    # five seconds of steady writes: the log was started over at least twice meanwhile
+    assert len(generations) >= 3, generations
