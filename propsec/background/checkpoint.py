@@ -8,7 +8,7 @@ connect hook in database.py) and runs a passive checkpoint once a second from th
 A passive checkpoint never waits for readers or writers; what it cannot copy now it copies
 next time. Commands (seed-demo, prune-events) keep SQLite's own checkpointing.
 
-What it guarantees: under a steady write load the log file stays about a second of writes
+What it guarantees: under a steady write load the log file stays a second or two of writes
 long. SQLite starts the log over at its beginning only when a transaction begins after a
 checkpoint has copied every frame, and a checkpoint that runs beside the writers never
 catches up with them: the log grew by every write (tens of megabytes a second, gigabytes
