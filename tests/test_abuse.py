@@ -536,6 +536,9 @@ def test_the_log_holds_no_secrets_traces_or_sql(live):
     live.stop()  # flushes and closes the log
     log = live.log_path.read_text()
     assert "database unavailable" in log  # the failures above were logged ...
+    # ... naming the kind of failure (the driver's code), for whoever reads the log
+    assert re.search(r"database unavailable while answering queries\.[a-z-]+: "
+                     r"OperationalError SQLITE_ERROR", log), "the failure's code is logged"
     assert not LEAKS.search(log), LEAKS.search(log)  # ... in one line each
     secrets = [*live.tokens.values(), wrong, "admin password 1", "owner password 1",
                "not her password", "test-secret-key"]

@@ -27,6 +27,15 @@ class _RequestFields(logging.Filter):
         return True
 
 
+
+def database_failure(exc: BaseException) -> str:
+    """What kind of database failure `exc` is, fit for a log line: the exception's class and
+    the driver's error code (PostgreSQL's SQLSTATE, SQLite's result code such as
+    SQLITE_BUSY), never its message, which can quote SQL and the values bound to it."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
+
 def json_formatter() -> logging.Formatter:
     return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                          rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},

@@ -166,11 +166,12 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
         envelope = envelopes.error(exc)
     except IntegrityError:
         envelope = envelopes.error(Conflict("conflicts with a concurrent change; try again"))
-    except OperationalError:
-        log.warning("database unavailable while answering %s", event)
+    except OperationalError as exc:
+        log.warning("database unavailable while answering %s: %s", event,
+                    logs.database_failure(exc))
         envelope = envelopes.error(InternalError("the database is unavailable; try again shortly"))
     except SQLAlchemyError as exc:
-        log.error("database error while answering %s: %s", event, type(exc).__name__)
+        log.error("database error while answering %s: %s", event, logs.database_failure(exc))
         envelope = envelopes.error(InternalError())
     except Exception as exc:  # noqa: BLE001 - neither client nor log gets a traceback
         log.error("unexpected %s while answering %s", type(exc).__name__, event)

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, socketio
+from ..ops import logs
 from ..models import ApiToken, User
 from ..models._common import utcnow
 from ..pipeline import pipeline
@@ -87,7 +88,7 @@ class Connection:
             return True
         except SQLAlchemyError as exc:  # database down: the request itself will say so
             log.warning("database unavailable during the credential re-check: %s",
-                        type(exc).__name__)
+                        logs.database_failure(exc))
             return True
         finally:
             db.session.remove()
@@ -198,7 +199,7 @@ def on_connect(auth=None):
                                               request.remote_addr, session_digest)
         _start_sweeper()
     except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL
-        log.warning("database unavailable during connect: %s", type(exc).__name__)
+        log.warning("database unavailable during connect: %s", logs.database_failure(exc))
         raise ConnectionRefusedError("the service is unavailable; try again shortly") from None
     finally:
         db.session.remove()
