@@ -110,8 +110,9 @@ class Server:
     """One server process on 127.0.0.1:<free port>, up once GET /healthz answers 200."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path,
-                 port_variable: str, cpu: str = SERVER_CPU):
+                 port_variable: str, cpu: str = SERVER_CPU, root: Path = ROOT):
         self.name = name
+        self.root = root  # the checkout it runs from
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.argv = pinned(cpu, argv)
@@ -126,7 +127,7 @@ class Server:
 
     def start(self, timeout: float = 60) -> "Server":
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=self._log,
+        self.process = subprocess.Popen(self.argv, cwd=self.root, env=self.env, stdout=self._log,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -159,14 +160,16 @@ class Server:
 
 
 def propsec_server(database_url: str, async_mode: str, log_dir: Path, cpu: str = SERVER_CPU,
-                   **extra: str) -> Server:
+                   root: Path = ROOT, **extra: str) -> Server:
     """`extra`: more PROPSEC_* settings (a message queue for several processes); `cpu`: the
-    core(s) to pin it to, `taskset` style."""
+    core(s) to pin it to, `taskset` style; `root`: the checkout to run (bench/ab.py runs
+    two)."""
     env = {"PROPSEC_DATABASE_URL": database_url, "PROPSEC_ASYNC_MODE": async_mode,
            "PROPSEC_HOST": "127.0.0.1", "PROPSEC_SEED_DEMO": "0",
            "PROPSEC_SECRET_KEY": "bench-secret-key", "PROPSEC_RATE_LIMIT": BENCH_RATE_LIMIT,
            **extra}
-    return Server("propsec", [sys.executable, "app.py"], env, log_dir, "PROPSEC_PORT", cpu)
+    return Server("propsec", [sys.executable, "app.py"], env, log_dir, "PROPSEC_PORT", cpu,
+                  root)
 
 
 def echo_server(async_mode: str, log_dir: Path) -> Server:

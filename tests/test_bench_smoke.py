@@ -82,3 +82,25 @@ def test_capacity_benchmark_fills_both_servers_and_fans_out(tmp_path):
     assert "| connections opened (of 40) | 40 | 40 |" in text
     assert "| connections dropped while held idle for 2 s | 0 |" in text
     assert "one alert to all 40" in text
+
+
+def test_ab_compares_two_checkouts_in_interleaved_pairs():
+    """bench/ab.py checks a revision out into a worktree, serves it beside the working tree
+    and drives both in turn; every run's subscriber is checked against the log."""
+    import subprocess
+
+    from bench.ab import compare
+    from bench.servers import ROOT
+
+    before = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
+                            text=True).stdout
+    found = compare("HEAD", ".", "sqlite", writers=2, pairs=2, seconds=0.3,
+                    database_url=None, redis_url="redis://127.0.0.1:6379/0")
+    assert len(found["ratios"]) == 2 and all(r > 0 for r in found["ratios"])
+    assert found["writes"]["A"] > 0 and found["writes"]["B"] > 0
+    assert found["cpu_ms"]["A"] > 0 and found["cpu_ms"]["B"] > 0
+    assert found["faults"] == 0  # no error, and nothing lost, doubled or out of order
+    after = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
+                           text=True).stdout
+    assert after == before  # its worktree is gone again
+
