@@ -21,6 +21,7 @@ import time
 from typing import Callable
 
 from ..extensions import socketio
+from ..ops import logs
 
 log = logging.getLogger("propsec.background")
 
@@ -85,5 +86,5 @@ class Worker:
                 self.failures += 1
                 if self.failures == 1 or self.failures % 60 == 0:
                     log.warning("%s: %s (retrying every %.0f s)", self.name,
-                                type(exc).__name__, FAILURE_PAUSE)
+                                logs.failure_kind(exc), FAILURE_PAUSE)
                 delay = FAILURE_PAUSE

@@ -28,10 +28,10 @@ class _RequestFields(logging.Filter):
 
 
 
-def database_failure(exc: BaseException) -> str:
-    """What kind of database failure `exc` is, fit for a log line: the exception's class and
-    the driver's error code (PostgreSQL's SQLSTATE, SQLite's result code such as
-    SQLITE_BUSY), never its message, which can quote SQL and the values bound to it."""
+def failure_kind(exc: BaseException) -> str:
+    """What kind of failure `exc` is, fit for a log line: the exception's class and, for a
+    database error, the driver's code (PostgreSQL's SQLSTATE, SQLite's result code such as
+    SQLITE_BUSY); never its message, which can quote SQL and the values bound to it."""
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
     return f"{type(exc).__name__} {code}" if code else type(exc).__name__

@@ -168,10 +168,10 @@ def dispatch(user: Principal, connection, event: str, payload) -> dict:
         envelope = envelopes.error(Conflict("conflicts with a concurrent change; try again"))
     except OperationalError as exc:
         log.warning("database unavailable while answering %s: %s", event,
-                    logs.database_failure(exc))
+                    logs.failure_kind(exc))
         envelope = envelopes.error(InternalError("the database is unavailable; try again shortly"))
     except SQLAlchemyError as exc:
-        log.error("database error while answering %s: %s", event, logs.database_failure(exc))
+        log.error("database error while answering %s: %s", event, logs.failure_kind(exc))
         envelope = envelopes.error(InternalError())
     except Exception as exc:  # noqa: BLE001 - neither client nor log gets a traceback
         log.error("unexpected %s while answering %s", type(exc).__name__, event)

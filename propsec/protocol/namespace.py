@@ -88,7 +88,7 @@ class Connection:
             return True
         except SQLAlchemyError as exc:  # database down: the request itself will say so
             log.warning("database unavailable during the credential re-check: %s",
-                        logs.database_failure(exc))
+                        logs.failure_kind(exc))
             return True
         finally:
             db.session.remove()
@@ -199,7 +199,7 @@ def on_connect(auth=None):
                                               request.remote_addr, session_digest)
         _start_sweeper()
     except SQLAlchemyError as exc:  # one line in the log: a traceback would carry SQL
-        log.warning("database unavailable during connect: %s", logs.database_failure(exc))
+        log.warning("database unavailable during connect: %s", logs.failure_kind(exc))
         raise ConnectionRefusedError("the service is unavailable; try again shortly") from None
     finally:
         db.session.remove()
