@@ -88,9 +88,9 @@ def engine_options(database_url: str) -> dict:
 
     The pool hands out the connection returned last (`pool_use_lifo`), not the one idle
     longest: on SQLite a connection throws its whole page cache away when another one has
-    written since its last transaction, so the writers' turn taking whichever connection
-    waited longest started every group on a cold cache; on PostgreSQL the process's CPU per
-    write fell by about a tenth (docs/performance.md, W34)."""
+    written since its last transaction, so a group given the connection that had waited
+    longest (while the workers' connections wrote) began on a cold cache; on PostgreSQL the
+    process's CPU per write fell by about a tenth (docs/performance.md, W34)."""
     from .protocol import wirejson
 
     options = {"json_serializer": wirejson.dumps, "json_deserializer": wirejson.loads}
