@@ -453,7 +453,7 @@ def live_counts(server) -> dict:
                 for t in ("properties", "alerts", "event_log")}
 
 
-def test_failure_kind_gives_a_clean_error_and_a_clean_log(live):
+def test_database_failure_gives_a_clean_error_and_a_clean_log(live):
     """A table disappears under the running server: the request is refused with an error
     envelope that names no SQL, nothing half-done is kept, other queries go on, and the log
     says so in one line (no traceback, no SQL, no parameters)."""
@@ -496,7 +496,7 @@ def client_works(server) -> bool:
         client.disconnect()
 
 
-def test_login_and_connect_during_a_failure_kind(live):
+def test_login_and_connect_during_a_database_failure(live):
     session = requests.Session()
     page = session.get(live.url + "/login", timeout=5)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
