@@ -16,7 +16,6 @@ round). No target, no report file: it answers "is B faster than A, and by how mu
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from .run import fresh_database, log
 from .servers import ROOT, SERVER_CPU, propsec_server
-from .write import Profile, write_job
+from .write import Profile, setups, write_job
 
 PROPERTY_IDS = list(range(1, 91))  # lots 1-90 of every site are ACTIVE (bench.dataset)
 
@@ -49,13 +48,11 @@ def checkout(revision: str):
 def start(tree: Path, label: str, setup: str, database_url: str | None, redis_url: str,
           workdir: Path) -> tuple[list, dict]:
     """The servers of one side (two processes for postgresql+redis) on a fresh data set."""
-    base = None if setup == "sqlite" else database_url
+    (_, base, processes, extra), = setups(database_url, redis_url, only=(setup,))
     url, meta = fresh_database(base, f"ab_{label}", (200, 1, 1), workdir, reuse=False)
-    extra, processes = {}, 1
-    if setup == "postgresql+redis":
-        processes = 2
-        extra = {"PROPSEC_MESSAGE_QUEUE": redis_url,
-                 "PROPSEC_MESSAGE_QUEUE_CHANNEL": f"propsec-ab-{label}-{os.getpid()}"}
+    if "PROPSEC_MESSAGE_QUEUE_CHANNEL" in extra:  # (each side's processes talk among themselves)
+        extra = {**extra, "PROPSEC_MESSAGE_QUEUE_CHANNEL":
+                 f"{extra['PROPSEC_MESSAGE_QUEUE_CHANNEL']}-{label}"}
     servers = [propsec_server(url, "eventlet", workdir, SERVER_CPU, tree, **extra).start()
                for _ in range(processes)]
     return servers, meta

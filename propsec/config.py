@@ -99,13 +99,12 @@ def engine_options(database_url: str) -> dict:
         in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
         # (an in-memory database has a single connection, and a pool that takes no order)
         return options if in_memory else {**options, "pool_use_lifo": True}
-    options["pool_use_lifo"] = True
     # 40 kept, 20 more at a peak: the pool closes a connection beyond the kept ones as soon
     # as it is returned, so a steady load above the kept number opened a new server
     # connection (a backend, and every prepared statement again) for request after request.
     # With 20 kept, 32 busy writers made ~16 connections a second and lost ~15 % of their
     # throughput (docs/performance.md, fourth round).
-    return {**options, "pool_size": 40, "max_overflow": 20}
+    return {**options, "pool_use_lifo": True, "pool_size": 40, "max_overflow": 20}
 
 
 def load_settings(instance_path: Path) -> dict:

@@ -103,4 +103,3 @@ def test_ab_compares_two_checkouts_in_interleaved_pairs():
     after = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
                            text=True).stdout
     assert after == before  # its worktree is gone again
-

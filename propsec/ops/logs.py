@@ -27,7 +27,6 @@ class _RequestFields(logging.Filter):
         return True
 
 
-
 def failure_kind(exc: BaseException) -> str:
     """What kind of failure `exc` is, fit for a log line: the exception's class and, for a
     database error, the driver's code (PostgreSQL's SQLSTATE, SQLite's result code such as
@@ -35,6 +34,7 @@ def failure_kind(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
     return f"{type(exc).__name__} {code}" if code else type(exc).__name__
+
 
 def json_formatter() -> logging.Formatter:
     return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
