@@ -49,7 +49,8 @@ def start(tree: Path, label: str, setup: str, database_url: str | None, redis_ur
           workdir: Path) -> tuple[list, dict]:
     """The servers of one side (two processes for postgresql+redis) on a fresh data set."""
     (_, base, processes, extra), = setups(database_url, redis_url, only=(setup,))
-    url, meta = fresh_database(base, f"ab_{label}", (200, 1, 1), workdir, reuse=False)
+    url, meta = fresh_database(base, f"ab_{label}", (200, 1, 1), workdir, reuse=False,
+                               root=tree)  # (its own migrations: the two may differ)
     if "PROPSEC_MESSAGE_QUEUE_CHANNEL" in extra:  # (each side's processes talk among themselves)
         extra = {**extra, "PROPSEC_MESSAGE_QUEUE_CHANNEL":
                  f"{extra['PROPSEC_MESSAGE_QUEUE_CHANNEL']}-{label}"}

@@ -119,8 +119,9 @@ def _pg_database_name(base: str) -> str:
 
 
 def fresh_database(base_url: str | None, label: str, sizes: tuple[int, int, int], workdir: Path,
-                   reuse: bool) -> tuple[str, dict]:
-    """A database with the site of `sizes` loaded; its URL and the loader's description."""
+                   reuse: bool, root: Path = ROOT) -> tuple[str, dict]:
+    """A database with the site of `sizes` loaded (by the loader and migrations of the
+    checkout at `root`); its URL and the loader's description."""
     tag = "-".join(str(n) for n in sizes)
     meta_path = RESULTS / "data" / f"{'pg' if base_url else 'sqlite'}-{label}-{tag}.json"
     if base_url:
@@ -148,7 +149,7 @@ def fresh_database(base_url: str | None, label: str, sizes: tuple[int, int, int]
     done = subprocess.run(
         [sys.executable, "-m", "bench.dataset", "--database-url", url, "--properties",
          str(sizes[0]), "--visits", str(sizes[1]), "--alerts", str(sizes[2])],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=root, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PROPSEC_SECRET_KEY": "bench-secret-key"})
     if done.returncode != 0:
         raise RuntimeError(f"loading the {label} data set failed")

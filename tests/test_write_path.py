@@ -35,13 +35,16 @@ def round_trips(monkeypatch):
     return sent
 
 
-def test_add_alert_takes_two_round_trips_each_statement_prepared_once(
+def test_add_alert_takes_one_round_trip_once_its_target_is_remembered(
         app, site, connect, backend, round_trips):
+    """The first alert on a property reads its target (reserving the alert's id) and then
+    commits; every later one is a single round trip: the check of the remembered target,
+    the alert, its audit entry and its event, and COMMIT. Ids come from a reserved block,
+    fetched once. Each statement is prepared once per connection."""
     if backend != "postgresql":
         pytest.skip("round trips are PostgreSQL's matter (SQLite runs inside the process)")
     owner = connect("owner")
     ids = [expect(raise_alert(owner, site["p1"]), "success", "id")["id"] for _ in range(12)]
-    assert len(round_trips) == 24
     texts = {s.split()[1]: s for _, statements in round_trips for s in statements
              if s.startswith(b"PREPARE ")}
 
@@ -49,16 +52,22 @@ def test_add_alert_takes_two_round_trips_each_statement_prepared_once(
         return [texts[s.split()[1].split(b"(")[0]] if s.startswith(b"EXECUTE ") else s
                 for s in statements]
 
-    for i in range(0, 24, 2):
-        first, last = (sql_of(statements) for _, statements in round_trips[i:i + 2])
-        # BEGIN with the target (read as a group's, protocol/group_commit.py), which
-        # reserves the alert's id
-        assert first[0] == b"BEGIN" and b"JOIN properties p" in first[-1]
-        assert b"nextval('alerts_id_seq')" in first[-1]
-        # the alert, its audit entry and its event travel with the COMMIT
-        assert last[-1] == b"COMMIT"
+    trips = [sql_of(statements) for _, statements in round_trips]
+    assert len(trips) == 14
+    read, commit, refill, *remembered = trips
+    # the first: BEGIN with the target's read, which reserves the alert's id; then COMMIT
+    assert read[0] == b"BEGIN" and b"JOIN properties p" in read[-1]
+    assert b"nextval('alerts_id_seq')" in read[-1]
+    # the second takes a block of ids for this one and those after it
+    assert refill[0] == b"BEGIN" and b"generate_series" in refill[-1]
+    for trip in [commit, *remembered]:
+        assert trip[-1] == b"COMMIT"
         for table in (b"alerts", b"audit_log", b"event_log"):
-            assert any(b"INSERT INTO " + table + b" " in s for s in last), table
+            assert any(b"INSERT INTO " + table + b" " in s for s in trip), table
+    # the target confirmed first, in the same round trip (the refill began the second)
+    assert b"propsec_target_changed" in remembered[0][0]
+    for trip in remembered[1:]:
+        assert trip[0] == b"BEGIN" and b"propsec_target_changed" in trip[1], trip[:2]
     prepared: dict[int, list[bytes]] = {}
     for connection, statements in round_trips:
         for statement in statements:
@@ -122,6 +131,76 @@ def test_every_prepared_write_answers_with_the_id_it_stored(app, site, connect):
         alert = db.session.get(Alert, entry["alertId"])
         assert (alert.user_id, alert.property_id) == ("stranger", site["p1"])
         db.session.remove()
+
+
+def change_directly(app, statement: str, **values) -> None:
+    """A change made outside this process's requests (another process, an operator's SQL)."""
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(statement), values)
+
+
+def groups_by_source(app) -> dict[str, float]:
+    from propsec.ops import metrics
+    return {source: metrics.registry.get_sample_value(
+        "propsec_group_targets_total", {"source": source}) or 0.0
+        for source in ("memory", "database", "changed")}
+
+
+def test_a_target_changed_elsewhere_is_never_written_on_from_memory(app, site, connect,
+                                                                    backend):
+    """Writes remember their targets (PostgreSQL, protocol/target_memory.py); a property
+    changed by someone else meanwhile is read again before anything is written on it: the
+    owner it no longer belongs to is refused, and nothing of the refused request is kept."""
+    owner = connect("owner")
+    for _ in range(3):
+        expect(raise_alert(owner, site["p1"]), "success", "id")
+    before_groups = groups_by_source(app)
+    change_directly(app, "UPDATE properties SET owner_id = 'neighbour' WHERE id = :p",
+                    p=site["p1"])
+    counts = change_counts(app)
+    expect_error(raise_alert(owner, site["p1"]), "forbidden")
+    assert change_counts(app) == counts
+    if backend == "postgresql":
+        after = groups_by_source(app)
+        assert after["changed"] == before_groups["changed"] + 1
+    neighbour = connect("neighbour")  # the new owner is let in at once
+    expect(raise_alert(neighbour, site["p1"]), "success", "id")
+    change_directly(app, "UPDATE properties SET status = 'REMOVED' WHERE id = :p",
+                    p=site["p1"])
+    expect_error(raise_alert(neighbour, site["p1"]), "conflict")
+
+
+def test_a_refusal_is_never_answered_from_memory(app, site, connect, backend):
+    """A visit by a camera that is not the property's is refused; once an installer has
+    moved that camera to the property, the same request succeeds, though the process
+    remembered the camera as someone else's."""
+    staff = connect("staff")
+    visit = {"propertyId": site["p1"], "userId": "courier", "cameraId": site["other_camera"]}
+    expect(staff.call("add-visitor", propertyId=site["p1"], userId="courier",
+                      cameraId=site["camera"]), "success", "id")
+    for _ in range(2):
+        expect_error(staff.call("add-visitor", **visit), "validation_error", "cameraId")
+    change_directly(app, "UPDATE equipment SET property_id = :p WHERE id = :c",
+                    p=site["p1"], c=site["other_camera"])
+    expect(staff.call("add-visitor", **visit), "success", "id")
+
+
+def test_a_lookup_changed_elsewhere_is_read_again(app, site, connect, backend):
+    """A person taken off the allowed list by someone else is a stranger at the next entry,
+    though the process remembered them as allowed."""
+    owner, staff = connect("owner"), connect("staff")
+    expect(owner.call("add-allowed-user", propertyId=site["p1"], userId="neighbour"), "success")
+    entry = {"propertyId": site["p1"], "userId": "neighbour"}
+    for _ in range(2):
+        assert expect(staff.call("add-auth-entry", **entry), "success",
+                      "authorized")["authorized"] is True
+    change_directly(app, "DELETE FROM allowed_users WHERE property_id = :p AND user_id = :u",
+                    p=site["p1"], u="neighbour")
+    refused = expect(staff.call("add-auth-entry", **entry), "success", "authorized", "alertId")
+    assert refused["authorized"] is False
+    for _ in range(2):  # and stays one (what was read again is remembered instead)
+        assert expect(staff.call("add-auth-entry", **entry), "success",
+                      "authorized")["authorized"] is False
 
 
 @pytest.fixture

@@ -67,6 +67,10 @@ delivery_lag = Histogram(
 commit_group = Histogram(
     "propsec_commit_group_size", "Prepared changing requests committed together (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry)
+group_targets = Counter(
+    "propsec_group_targets", "PostgreSQL commit groups by where their targets came from: the "
+    "process's memory, the database, or memory that had changed (the group ran again)",
+    ["source"], registry=registry)
 webhook_deliveries = Counter("propsec_webhook_deliveries", "Webhook delivery attempts, by outcome",
                              ["outcome"], registry=registry)
 

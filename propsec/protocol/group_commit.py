@@ -54,7 +54,7 @@ from .. import sql
 from ..signals import signal
 from ..extensions import db, socketio
 from ..ops import metrics
-from . import targets
+from . import target_memory, targets
 
 # One writer at a time in this process, on SQLite (groups and every other changing request).
 TURN = threading.Lock()
@@ -230,37 +230,53 @@ def _undo_postgresql(tx: sql.OwnTransaction, exc: Exception, mark, kept: list) -
     return kept
 
 
-def _commit_postgresql(batch: list[_Member]) -> None:
-    """One transaction for the group: one statement reads every member's target, members'
-    statements travel with the next round trip that one of them needs, or with COMMIT.
-    Always wakes them all, after running alone those a refused transaction left unanswered."""
-    again: list[_Member] = []
+def _commit_postgresql(batch: list[_Member], recall: bool = True) -> None:
+    """One transaction for the group: one statement reads every member's target (or they
+    come from the process's memory, `recall`, and the database confirms them at the
+    COMMIT), members' statements travel with the next round trip that one of them needs, or
+    with COMMIT. Always wakes them all, after running again those a refused transaction left
+    unanswered and those whose answer rested on remembered rows that may have changed."""
+    again: list[_Member] = []  # each alone, in a transaction of its own
+    afresh: list[_Member] = []  # again together, on targets read from the database
+    recalled = False
     try:
         tx = sql.OwnTransaction(db.engine)
         try:
-            found = targets.prefetch(tx.cursor, [m.wanted for m in batch])
+            found, recalled = targets.prefetch(tx.cursor, [m.wanted for m in batch], recall)
             alone = len(batch) == 1  # (nobody else's work to keep: no savepoint)
-            if _run_each(tx, batch, found, None if alone else _undo_postgresql,
-                         savepoints=not alone):
+            kept = _run_each(tx, batch, found, None if alone else _undo_postgresql,
+                             savepoints=not alone)
+            if recalled:  # a refusal may rest on a remembered row that changed: ask again
+                afresh = [m for m in batch if m.error is not None]
+            if kept:
                 tx.commit()
             metrics.commit_group.observe(len(batch))
         finally:
             tx.close()
     except Exception as exc:  # noqa: BLE001 - handed to the members below
-        if len(batch) > 1 and (isinstance(exc, _Split) or _refused(exc)):
+        if recalled and target_memory.changed(exc):
+            afresh = batch
+        elif len(batch) > 1 and (isinstance(exc, _Split) or _refused(exc)):
             again = [m for m in batch if m.error is None]
-            for member in again:
-                member.result = None
         else:
             _fail_all(batch, exc)
     except BaseException as exc:
         _fail_all(batch, exc)
         raise
     finally:
+        metrics.child(metrics.group_targets, "memory" if recalled else "database").inc()
         for member in batch:
-            if member not in again:
+            if member not in again and member not in afresh:
                 member.done.set()
+    if afresh:
+        if afresh is batch:
+            metrics.child(metrics.group_targets, "changed").inc()
+        target_memory.of(db.engine).forget(m.wanted[0] for m in afresh if m.wanted)
+        for member in afresh:
+            member.result = member.error = None
+        _commit_postgresql(afresh, recall=False)
     for member in again:
+        member.result = None
         _commit_postgresql([member])
 
 

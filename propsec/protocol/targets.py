@@ -21,6 +21,7 @@ from .. import sql
 from ..models import Property
 from ..models.properties import PropertyShape
 from ..sql import Prepared, autocommit
+from . import target_memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,46 +159,76 @@ Wanted = tuple  # (property id, reserved tables, ((Lookup, value), ...)) of one 
 _PREFETCH: dict[tuple, Prepared] = {}
 
 
-def prefetch(cursor, wanted: list[Wanted | None]) -> list[tuple | None]:
-    """The targets of several requests, the ids they reserve and their lookups, in one
-    statement (one round trip, PostgreSQL): for each (property id, tables, lookups) in
-    `wanted`, (property id, snapshot or None, {table name: new id}, {lookup name: (value,
-    row or None)}), in the same order; None where nothing was wanted. An id is taken only
-    for a property that exists, as `in_transaction` takes it. A row read here and not
-    locked is as current as the same SELECT inside the transaction: under READ COMMITTED
-    each statement sees what was committed when it began, so only queries whose
-    declarations do not `lock` their target are read this way."""
+def prefetch(cursor, wanted: list[Wanted | None], recall: bool = True) -> tuple[list, bool]:
+    """The targets of several requests, the ids they reserve and their lookups (PostgreSQL):
+    for each (property id, tables, lookups) in `wanted`, (property id, snapshot or None,
+    {table name: new id}, {lookup name: (value, row or None)}), in the same order; None where
+    nothing was wanted. And whether they came from the process's memory.
+
+    From memory (`target_memory`) when `recall` and every one of them is remembered: no
+    round trip (but a refill of reserved ids now and then), and the statement that has the
+    database confirm them is queued for the group's COMMIT. Otherwise in one statement, one
+    round trip, remembered for next time. An id is taken only for a property that exists,
+    as `in_transaction` takes it. A row read here and not locked is as current as the same
+    SELECT inside the transaction: under READ COMMITTED each statement sees what was
+    committed when it began, so only queries whose declarations do not `lock` their target
+    are read this way."""
     asked = [w for w in wanted if w is not None]
     if not asked:
-        return [None] * len(wanted)
-    tables = sorted({t.name for _, reserves, _ in asked for t in reserves})
+        return [None] * len(wanted), False
     lookups = sorted({lookup for *_, pairs in asked for lookup, _ in pairs},
                      key=lambda lookup: lookup.name)
+    memory = target_memory.of(cursor.engine)
+    recalled = memory.recall(asked) if recall else None
+    if recalled is not None:
+        found = _from_memory(cursor, memory, asked, recalled)
+        target_memory.confirm(cursor, recalled, lookups)
+    else:
+        found = _read(cursor, memory, asked, lookups)
+    out, each = [], iter(found)
+    for want in wanted:
+        out.append(None if want is None else next(each))
+    return out, recalled is not None
+
+
+def _from_memory(cursor, memory, asked: list, recalled: list) -> list[tuple]:
+    needs: dict[str, int] = {}
+    for _, reserves, _ in asked:
+        for table in reserves:
+            needs[table.name] = needs.get(table.name, 0) + 1
+    ids = {name: iter(block) for name, block in memory.take_ids(cursor, needs).items()}
+    return [(want[0], known.snapshot, {t.name: next(ids[t.name]) for t in want[1]},
+             known.looked_up) for want, known in zip(asked, recalled)]
+
+
+def _read(cursor, memory, asked: list, lookups: list) -> list[tuple]:
+    tables = sorted({t.name for _, reserves, _ in asked for t in reserves})
     values = {"ids": [property_id for property_id, _, _ in asked]}
     for n, table in enumerate(tables):
         values[f"r{n}"] = [any(t.name == table for t in reserves) for _, reserves, _ in asked]
     for n, lookup in enumerate(lookups):
         values[f"l{n}"] = [dict(pairs).get(lookup) for *_, pairs in asked]
     engine = cursor.engine
-    rows = iter(_prefetching(engine, tuple(tables), tuple(lookups)).all(cursor, **values))
+    rows = _prefetching(engine, tuple(tables), tuple(lookups)).all(cursor, **values)
     width = len(_FIELDS)
-    out: list[tuple | None] = []
-    for want in wanted:
-        if want is None:
-            out.append(None)
-            continue
-        row = next(rows)
+    digests_at = 2 + width + len(tables) + sum(lookup.width + 1 for lookup in lookups)
+    out: list[tuple] = []
+    for want, row in zip(asked, rows):
         found = row[1]
         snapshot = PropertySnapshot(*row[2:2 + width]) if found else None
         at = 2 + width + len(tables)
         reserved = ({name: new_id for name, new_id in zip(tables, row[2 + width:at])
                      if new_id is not None} if found else {})
-        mine, looked_up = dict(want[2]), {}
-        for lookup in lookups:  # (every lookup of the group has its columns in every row)
+        mine, looked_up, remembered = dict(want[2]), {}, {}
+        for n, lookup in enumerate(lookups):  # (every lookup has its columns in every row)
             span = lookup.width + 1
             if lookup in mine:
                 looked_up[lookup.name] = (mine[lookup], lookup.row(engine, row[at:at + span]))
+                remembered[(lookup.name, mine[lookup])] = (looked_up[lookup.name][1],
+                                                           row[digests_at + 1 + n])
             at += span
+        if found:
+            memory.remember(want[0], snapshot, row[digests_at], remembered)
         out.append((want[0], snapshot, reserved, looked_up))
     return out
 
@@ -214,8 +245,10 @@ def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -
         columns = ", ".join(f"p.{table.c[f.name].name}" for f in _FIELDS)
         reserving = "".join(f", CASE WHEN m.r{n} AND p.id IS NOT NULL "
                             f"THEN nextval('{name}_id_seq') END" for n, name in enumerate(tables))
-        looking = "".join(f", l{n}.*" for n in range(len(lookups)))
-        joins = "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS l{n} ON true"
+        looking = "".join(f", x{n}.*" for n in range(len(lookups)))
+        # (each row's text, whole: x{n}, not m.l{n}, the value the lookup was asked for)
+        digests = "".join(f", md5(CAST(x{n} AS text))" for n in range(len(lookups)))
+        joins = "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS x{n} ON true"
                         for n, lookup in enumerate(lookups))
         arrays = ", ".join(["CAST(:ids AS bigint[])",
                             *(f"CAST(:r{n} AS boolean[])" for n in range(len(tables))),
@@ -224,7 +257,8 @@ def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -
         names = ", ".join(["id", *(f"r{n}" for n in range(len(tables))),
                            *(f"l{n}" for n in range(len(lookups))), "ord"])
         statement = text(
-            f"SELECT m.ord, p.id IS NOT NULL, {columns}{reserving}{looking} "
+            f"SELECT m.ord, p.id IS NOT NULL, {columns}{reserving}{looking}, "
+            f"md5(CAST(p AS text)){digests} "
             f"FROM unnest({arrays}) WITH ORDINALITY AS m({names}) "
             f"LEFT JOIN {table.name} p ON p.id = m.id{joins} ORDER BY m.ord")
         found = _PREFETCH[key] = Prepared(statement)

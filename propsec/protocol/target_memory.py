@@ -1,0 +1,201 @@
+"""What a process remembers of the targets its PostgreSQL groups read, and the ids it holds
+in reserve, so that a group of requests for targets seen before needs one round trip (its
+COMMIT) instead of two.
+
+A PostgreSQL group reads every member's target property, the rows its lookups find (is the
+camera the property's, is the person on its allowed list) and the ids its new rows will have
+in one statement before any member runs (`targets.prefetch`); with 8 writers in a closed
+loop that round trip was an eighth of the cycle (docs/performance.md, eleventh round). The
+devices that write all day write to the same properties again and again, and those rows
+change seldom. So each process keeps the rows its groups read (with an md5 of each row's
+text, computed by the database), and the next group whose targets and lookups are all
+remembered runs on them without asking, taking its new rows' ids from blocks reserved
+beforehand.
+
+What it guarantees:
+- a group that ran on remembered rows commits only if they were still current: the first
+  statement of its COMMIT round trip reads each remembered row again and compares digests,
+  and a difference raises SQLSTATE PS409 (`propsec_target_changed`, a migration), which
+  aborts the transaction before any of its writes can commit. The group then forgets those
+  targets and runs again on rows read from the database (group_commit.py). The comparison
+  runs under READ COMMITTED at the COMMIT, later than the read it stands for would have run,
+  so a remembered row is never older than a prefetched one would have been;
+- a request refused on remembered rows (not allowed, not found, not the property's camera)
+  is never answered from memory: it runs again on rows read from the database, since the
+  refusal may rest on a row that changed;
+- ids come from the same sequences, in blocks of `ID_BLOCK`, so they are unique across every
+  process; they are no longer in commit order across processes (nothing orders by them
+  except as a tie-break), and a process that stops leaves the rest of its block unused.
+
+Memory is per engine and per process, bounded (`TARGETS` properties, `LOOKUPS` remembered
+lookups each), least recently used first out."""
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ..models import Property
+from ..sql import Prepared
+
+CHANGED = "PS409"  # SQLSTATE of propsec_target_changed()
+TARGETS = 10_000
+LOOKUPS = 64
+ID_BLOCK = 1024
+
+
+def changed(exc: BaseException | None) -> bool:
+    """Whether `exc` (or the error it was raised from) is the database saying a remembered
+    row had changed."""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) == CHANGED:
+            return True
+        exc = exc.__cause__
+    return False
+
+
+class _Target:
+    __slots__ = ("snapshot", "digest", "lookups")
+
+    def __init__(self, snapshot, digest: str):
+        self.snapshot, self.digest = snapshot, digest
+        self.lookups: dict[tuple, tuple] = {}  # (lookup name, value) -> (row or None, digest)
+
+
+class Recalled:
+    """One member's remembered target: what `prefetch` would have found, and the digests the
+    COMMIT round trip compares."""
+
+    __slots__ = ("property_id", "snapshot", "digest", "looked_up", "digests")
+
+    def __init__(self, property_id, snapshot, digest, looked_up, digests):
+        self.property_id, self.snapshot, self.digest = property_id, snapshot, digest
+        self.looked_up, self.digests = looked_up, digests
+
+
+class Memory:
+    """One engine's remembered targets and reserved ids (thread-safe: in the threading mode
+    two groups can be at the database at once)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._targets: OrderedDict[int, _Target] = OrderedDict()
+        self._ids: dict[str, list[int]] = {}
+
+    def recall(self, asked: list) -> list[Recalled] | None:
+        """Every asked (property id, reserves, lookups) from memory, or None when any part of
+        any of them is not remembered (the group then reads them all)."""
+        out = []
+        with self._lock:
+            for property_id, _, pairs in asked:
+                target = self._targets.get(property_id)
+                if target is None:
+                    return None
+                looked_up, digests = {}, {}
+                for lookup, value in pairs:
+                    known = target.lookups.get((lookup.name, value))
+                    if known is None:
+                        return None
+                    looked_up[lookup.name] = (value, known[0])
+                    digests[lookup.name] = known[1]
+                out.append(Recalled(property_id, target.snapshot, target.digest, looked_up,
+                                    digests))
+            for recalled in out:
+                self._targets.move_to_end(recalled.property_id)
+        return out
+
+    def remember(self, property_id: int, snapshot, digest: str, lookups: dict) -> None:
+        """A row just read (`lookups`: {(lookup name, value): (row, digest)})."""
+        with self._lock:
+            target = self._targets.get(property_id)
+            if target is None or target.digest != digest:
+                target = self._targets[property_id] = _Target(snapshot, digest)
+            if len(target.lookups) + len(lookups) > LOOKUPS:
+                target.lookups.clear()
+            target.lookups.update(lookups)
+            self._targets.move_to_end(property_id)
+            while len(self._targets) > TARGETS:
+                self._targets.popitem(last=False)
+
+    def forget(self, property_ids) -> None:
+        with self._lock:
+            for property_id in property_ids:
+                self._targets.pop(property_id, None)
+
+    def take_ids(self, cursor, needs: dict[str, int]) -> dict[str, list[int]]:
+        """`needs[table]` reserved ids of each table, refilling short blocks first (one round
+        trip for all of them, with `ID_BLOCK` more ids of each)."""
+        with self._lock:
+            short = tuple(sorted(t for t, n in needs.items() if len(self._ids.get(t, ())) < n))
+        if short:
+            blocks = _refill(short).first(cursor)
+            with self._lock:
+                for table, block in zip(short, blocks):
+                    self._ids.setdefault(table, []).extend(block)
+        with self._lock:
+            taken = {}
+            for table, n in needs.items():
+                pool = self._ids[table]
+                taken[table], pool[:n] = pool[:n], []
+            return taken
+
+
+_MEMORIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MEMORIES_LOCK = threading.Lock()
+
+
+def of(engine) -> Memory:
+    memory = _MEMORIES.get(engine)
+    if memory is None:
+        with _MEMORIES_LOCK:
+            memory = _MEMORIES.setdefault(engine, Memory())
+    return memory
+
+
+_REFILLS: dict[tuple, Prepared] = {}
+
+
+def _refill(tables: tuple[str, ...]) -> Prepared:
+    found = _REFILLS.get(tables)
+    if found is None:
+        arrays = ", ".join(f"ARRAY(SELECT nextval('{name}_id_seq') "
+                           f"FROM generate_series(1, {ID_BLOCK}))" for name in tables)
+        found = _REFILLS[tables] = Prepared(text(f"SELECT {arrays}"))
+    return found
+
+
+_CHECKS: dict[tuple, Prepared] = {}
+
+
+def confirm(cursor, recalled: list[Recalled], lookups: list) -> None:
+    """Queue the statement that has the database compare every remembered row of `recalled`
+    with what it holds (it travels with the group's next round trip, at the latest its
+    COMMIT). `lookups`: every lookup any member of the group asked, with its `lateral` SQL."""
+    values = {"ids": [r.property_id for r in recalled], "d": [r.digest for r in recalled]}
+    for n, lookup in enumerate(lookups):
+        values[f"l{n}"] = [r.looked_up[lookup.name][0] if lookup.name in r.looked_up else None
+                           for r in recalled]
+        values[f"d{n}"] = [r.digests.get(lookup.name) for r in recalled]
+    _checking(cursor.engine, tuple(lookups)).run(cursor, **values)
+
+
+def _checking(engine, lookups: tuple) -> Prepared:
+    key = tuple(lookup.name for lookup in lookups)
+    found = _CHECKS.get(key)
+    if found is None:
+        arrays = ", ".join(["CAST(:ids AS bigint[])", "CAST(:d AS text[])",
+                            *(f"CAST(:l{n} AS {lookup.sql_type}[]), CAST(:d{n} AS text[])"
+                              for n, lookup in enumerate(lookups))])
+        names = ", ".join(["id", "d", *(f"l{n}, d{n}" for n in range(len(lookups)))])
+        joins = "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS x{n} ON true"
+                        for n, lookup in enumerate(lookups))
+        differs = " OR ".join(["md5(CAST(p AS text)) IS DISTINCT FROM m.d",
+                               *(f"md5(CAST(x{n} AS text)) IS DISTINCT FROM m.d{n}"
+                                 for n in range(len(lookups)))])
+        found = _CHECKS[key] = Prepared(text(
+            f"SELECT propsec_target_changed(m.id) FROM unnest({arrays}) AS m({names}) "
+            f"LEFT JOIN {Property.__table__.name} p ON p.id = m.id{joins} WHERE {differs}"))
+    return found
