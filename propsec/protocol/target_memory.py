@@ -127,20 +127,22 @@ class Memory:
 
     def take_ids(self, cursor, needs: dict[str, int]) -> dict[str, list[int]]:
         """`needs[table]` reserved ids of each table, refilling short blocks first (one round
-        trip for all of them, with `ID_BLOCK` more ids of each)."""
-        with self._lock:
-            short = tuple(sorted(t for t, n in needs.items() if len(self._ids.get(t, ())) < n))
-        if short:
+        trip for all of them, with `ID_BLOCK` more ids of each). Checked again after every
+        refill: while one group waits for its refill, another may take what was there."""
+        while True:
+            with self._lock:
+                short = tuple(sorted(t for t, n in needs.items()
+                                     if len(self._ids.get(t, ())) < n))
+                if not short:
+                    taken = {}
+                    for table, n in needs.items():
+                        pool = self._ids[table]
+                        taken[table], pool[:n] = pool[:n], []
+                    return taken
             blocks = _refill(short).first(cursor)
             with self._lock:
                 for table, block in zip(short, blocks):
                     self._ids.setdefault(table, []).extend(block)
-        with self._lock:
-            taken = {}
-            for table, n in needs.items():
-                pool = self._ids[table]
-                taken[table], pool[:n] = pool[:n], []
-            return taken
 
 
 _MEMORIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
