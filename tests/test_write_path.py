@@ -203,6 +203,39 @@ def test_a_lookup_changed_elsewhere_is_read_again(app, site, connect, backend):
                       "authorized")["authorized"] is False
 
 
+def test_a_person_added_elsewhere_is_let_in_though_remembered_as_a_stranger(app, site,
+                                                                          connect, backend):
+    """The other way round from the test above: the process remembers that nobody is on
+    the list under that name, so the entry it writes from memory would be a stranger's
+    with an alert; the database says otherwise at the commit, and the entry is written
+    as allowed, with no alert."""
+    staff = connect("staff")
+    entry = {"propertyId": site["p1"], "userId": "neighbour"}
+    for _ in range(2):
+        assert expect(staff.call("add-auth-entry", **entry), "success", "authorized",
+                      "alertId")["authorized"] is False
+    alerts = change_counts(app)[0]
+    change_directly(app, "INSERT INTO allowed_users (property_id, user_id) VALUES (:p, :u)",
+                    p=site["p1"], u="neighbour")
+    allowed = expect(staff.call("add-auth-entry", **entry), "success", "authorized")
+    assert allowed["authorized"] is True and "alertId" not in allowed
+    assert change_counts(app)[0] == alerts
+
+
+def test_newest_first_lists_the_newest_when_writes_come_from_memory(app, site, connect):
+    """Ids reserved ahead for writes served from memory never go back behind an id a read
+    has just taken: the newest alert is the first one listed."""
+    owner, neighbour = connect("owner"), connect("neighbour")
+    for _ in range(3):  # p1 remembered, and ids held for alerts
+        expect(raise_alert(owner, site["p1"]), "success", "id")
+    for reason in ("first", "second", "third"):  # p2: first read, then from memory
+        expect(neighbour.call("add-alert", propertyId=site["p2"], userId="neighbour",
+                              reason=reason), "success", "id")
+    listed = expect(neighbour.call("get-alerts", propertyId=site["p2"]), "data",
+                    "alerts")["alerts"]
+    assert [a["reason"] for a in listed] == ["third", "second", "first"]
+
+
 @pytest.fixture
 def refusing_audit(app):
     """A trigger that makes the audit entry of every add-alert fail (the statement that

@@ -258,9 +258,12 @@ def _commit_postgresql(batch: list[_Member], recall: bool = True) -> None:
             afresh = batch
         elif len(batch) > 1 and (isinstance(exc, _Split) or _refused(exc)):
             again = [m for m in batch if m.error is None]
+            if recalled:  # (refused before the split, on remembered rows: ask again)
+                afresh = [m for m in batch if m.error is not None]
         else:
             _fail_all(batch, exc)
-    except BaseException as exc:
+    except BaseException as exc:  # the process is stopping: wake everyone with it
+        again, afresh = [], []
         _fail_all(batch, exc)
         raise
     finally:

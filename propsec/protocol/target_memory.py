@@ -23,15 +23,22 @@ What it guarantees:
 - a request refused on remembered rows (not allowed, not found, not the property's camera)
   is never answered from memory: it runs again on rows read from the database, since the
   refusal may rest on a row that changed;
-- ids come from the same sequences, in blocks of `ID_BLOCK`, so they are unique across every
-  process; they are no longer in commit order across processes (nothing orders by them
-  except as a tie-break), and a process that stops leaves the rest of its block unused.
+- ids come from the same sequences, in blocks, so they are unique across every process. A
+  block is never used for longer than `ID_MAX_AGE` (a quarter of a second) after it was
+  taken: what is left is dropped, and the sequence moves on. So ids still follow the order
+  in which rows were written, as the contract's "newest first" needs, to within that time
+  (before, to within one group's round trips): two alerts on one property written less than
+  a quarter of a second apart by different processes (or one read from the database and
+  one from memory) may list in either order. Dropped and unused ids leave gaps, as
+  rolled-back transactions always did. Within one process a read that takes ids from a
+  sequence drops the ids held for that table, so its later rows never take older ones.
 
 Memory is per engine and per process, bounded (`TARGETS` properties, `LOOKUPS` remembered
 lookups each), least recently used first out."""
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict
 
@@ -44,7 +51,12 @@ from ..sql import Prepared
 CHANGED = "PS409"  # SQLSTATE of propsec_target_changed()
 TARGETS = 10_000
 LOOKUPS = 64
+# Reserved ids: a refill takes twice what the table used since its last one (at least
+# ID_BLOCK_MIN, at most ID_BLOCK), and ids held longer than ID_MAX_AGE seconds are dropped
+# unused, so that an id is never older than that when a row takes it (see the docstring).
+ID_BLOCK_MIN = 16
 ID_BLOCK = 1024
+ID_MAX_AGE = 0.25
 
 
 def changed(exc: BaseException | None) -> bool:
@@ -83,7 +95,7 @@ class Memory:
     def __init__(self):
         self._lock = threading.Lock()
         self._targets: OrderedDict[int, _Target] = OrderedDict()
-        self._ids: dict[str, list[int]] = {}
+        self._ids: dict[str, _Pool] = {}
 
     def recall(self, asked: list) -> list[Recalled] | None:
         """Every asked (property id, reserves, lookups) from memory, or None when any part of
@@ -125,24 +137,54 @@ class Memory:
             for property_id in property_ids:
                 self._targets.pop(property_id, None)
 
+    def drop_ids(self, tables) -> None:
+        """Forget the ids held for `tables`: a read has just taken newer ones from their
+        sequences, and this process's rows should not go back to older ids after it."""
+        with self._lock:
+            for table in tables:
+                pool = self._ids.get(table)
+                if pool is not None:
+                    pool.ids.clear()
+
     def take_ids(self, cursor, needs: dict[str, int]) -> dict[str, list[int]]:
-        """`needs[table]` reserved ids of each table, refilling short blocks first (one round
-        trip for all of them, with `ID_BLOCK` more ids of each). Checked again after every
-        refill: while one group waits for its refill, another may take what was there."""
+        """`needs[table]` reserved ids of each table, in increasing order. Blocks that are
+        short or too old are refilled first, every table's in one round trip. Checked again
+        after every refill: while one group waits for its refill, another may take what was
+        there."""
         while True:
             with self._lock:
-                short = tuple(sorted(t for t, n in needs.items()
-                                     if len(self._ids.get(t, ())) < n))
+                now = time.monotonic()
+                for table in needs:
+                    pool = self._ids.setdefault(table, _Pool())
+                    if now - pool.taken_at > ID_MAX_AGE:
+                        pool.ids.clear()
+                short = {t: max(n, ID_BLOCK_MIN, min(ID_BLOCK, 2 * self._ids[t].used))
+                         for t, n in needs.items() if len(self._ids[t].ids) < n}
                 if not short:
                     taken = {}
                     for table, n in needs.items():
                         pool = self._ids[table]
-                        taken[table], pool[:n] = pool[:n], []
+                        taken[table], pool.ids[:n] = pool.ids[:n], []
+                        pool.used += n
                     return taken
-            blocks = _refill(short).first(cursor)
+            tables = tuple(sorted(short))
+            blocks = _refill(tables).first(cursor, **{f"n{i}": short[t]
+                                                     for i, t in enumerate(tables)})
             with self._lock:
-                for table, block in zip(short, blocks):
-                    self._ids.setdefault(table, []).extend(block)
+                now = time.monotonic()
+                for table, block in zip(tables, blocks):
+                    pool = self._ids[table]
+                    pool.ids[:] = block  # (anything left was taken earlier: dropped)
+                    pool.taken_at, pool.used = now, 0
+
+
+class _Pool:
+    __slots__ = ("ids", "taken_at", "used")
+
+    def __init__(self):
+        self.ids: list[int] = []
+        self.taken_at = float("-inf")
+        self.used = 0
 
 
 _MEMORIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -164,7 +206,8 @@ def _refill(tables: tuple[str, ...]) -> Prepared:
     found = _REFILLS.get(tables)
     if found is None:
         arrays = ", ".join(f"ARRAY(SELECT nextval('{name}_id_seq') "
-                           f"FROM generate_series(1, {ID_BLOCK}))" for name in tables)
+                           f"FROM generate_series(1, CAST(:n{i} AS integer)))"
+                           for i, name in enumerate(tables))
         found = _REFILLS[tables] = Prepared(text(f"SELECT {arrays}"))
     return found
 

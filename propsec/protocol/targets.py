@@ -230,6 +230,7 @@ def _read(cursor, memory, asked: list, lookups: list) -> list[tuple]:
         if found:
             memory.remember(want[0], snapshot, row[digests_at], remembered)
         out.append((want[0], snapshot, reserved, looked_up))
+    memory.drop_ids(tables)
     return out
 
 
