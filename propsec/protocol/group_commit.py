@@ -12,7 +12,9 @@ as much each as eight transactions (docs/performance.md, W16). On PostgreSQL eac
 paid for its own round trips (BEGIN with the target's read, COMMIT with the writes), each
 a wake-up of a server process and a pass through the event loop, and for its own WAL
 flush at commit: a group reads every member's target in one statement (with the ids they
-reserve, `targets.prefetch`) and sends everyone's writes with one COMMIT (W19).
+reserve, `targets.prefetch`) and sends everyone's writes with one COMMIT (W19); when the
+process remembers every target and lookup of a group, it skips that read and the database
+confirms the remembered rows at the COMMIT instead (W35, target_memory.py).
 
 How. The requests that run prepared statements only (their declarations say `prepared`:
 the alerts, visits and entries that devices send all day) are gathered: the first to
