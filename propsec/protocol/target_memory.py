@@ -28,10 +28,10 @@ What it guarantees:
   taken: what is left is dropped, and the sequence moves on. So ids still follow the order
   in which rows were written, as the contract's "newest first" needs, to within that time
   (before, to within one group's round trips): two alerts on one property written less than
-  a quarter of a second apart by different processes (or one read from the database and
-  one from memory) may list in either order. Dropped and unused ids leave gaps, as
-  rolled-back transactions always did. Within one process a read that takes ids from a
-  sequence drops the ids held for that table, so its later rows never take older ones.
+  a quarter of a second apart by different processes may list in either order. Within one
+  process a read that takes ids from a sequence drops the ids held for that table, so its
+  later rows never take older ones. Dropped and unused ids leave gaps, as rolled-back
+  transactions always did.
 
 Memory is per engine and per process, bounded (`TARGETS` properties, `LOOKUPS` remembered
 lookups each), least recently used first out."""
