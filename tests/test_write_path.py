@@ -139,7 +139,7 @@ def change_directly(app, statement: str, **values) -> None:
         connection.execute(text(statement), values)
 
 
-def groups_by_source(app) -> dict[str, float]:
+def groups_by_source() -> dict[str, float]:
     from propsec.ops import metrics
     return {source: metrics.registry.get_sample_value(
         "propsec_group_targets_total", {"source": source}) or 0.0
@@ -154,14 +154,14 @@ def test_a_target_changed_elsewhere_is_never_written_on_from_memory(app, site, c
     owner = connect("owner")
     for _ in range(3):
         expect(raise_alert(owner, site["p1"]), "success", "id")
-    before_groups = groups_by_source(app)
+    before_groups = groups_by_source()
     change_directly(app, "UPDATE properties SET owner_id = 'neighbour' WHERE id = :p",
                     p=site["p1"])
     counts = change_counts(app)
     expect_error(raise_alert(owner, site["p1"]), "forbidden")
     assert change_counts(app) == counts
     if backend == "postgresql":
-        after = groups_by_source(app)
+        after = groups_by_source()
         assert after["changed"] == before_groups["changed"] + 1
     neighbour = connect("neighbour")  # the new owner is let in at once
     expect(raise_alert(neighbour, site["p1"]), "success", "id")

@@ -237,46 +237,44 @@ def _commit_postgresql(batch: list[_Member], recall: bool = True) -> None:
     come from the process's memory, `recall`, and the database confirms them at the
     COMMIT), members' statements travel with the next round trip that one of them needs, or
     with COMMIT. Always wakes them all, after running again those a refused transaction left
-    unanswered and those whose answer rested on remembered rows that may have changed."""
+    unanswered and those whose answer rested on remembered rows that may have changed (the
+    rerun reads their targets afresh, and memory keeps what it read)."""
     again: list[_Member] = []  # each alone, in a transaction of its own
     afresh: list[_Member] = []  # again together, on targets read from the database
-    recalled = False
+    recalled, failure = False, None
     try:
         tx = sql.OwnTransaction(db.engine)
         try:
             found, recalled = targets.prefetch(tx.cursor, [m.wanted for m in batch], recall)
             alone = len(batch) == 1  # (nobody else's work to keep: no savepoint)
-            kept = _run_each(tx, batch, found, None if alone else _undo_postgresql,
-                             savepoints=not alone)
-            if recalled:  # a refusal may rest on a remembered row that changed: ask again
-                afresh = [m for m in batch if m.error is not None]
-            if kept:
+            if _run_each(tx, batch, found, None if alone else _undo_postgresql,
+                         savepoints=not alone):
                 tx.commit()
             metrics.commit_group.observe(len(batch))
         finally:
             tx.close()
     except Exception as exc:  # noqa: BLE001 - handed to the members below
-        if recalled and target_memory.changed(exc):
-            afresh = batch
-        elif len(batch) > 1 and (isinstance(exc, _Split) or _refused(exc)):
-            again = [m for m in batch if m.error is None]
-            if recalled:  # (refused before the split, on remembered rows: ask again)
-                afresh = [m for m in batch if m.error is not None]
-        else:
-            _fail_all(batch, exc)
+        failure = exc
     except BaseException as exc:  # the process is stopping: wake everyone with it
-        again, afresh = [], []
         _fail_all(batch, exc)
-        raise
-    finally:
-        metrics.child(metrics.group_targets, "memory" if recalled else "database").inc()
         for member in batch:
-            if member not in again and member not in afresh:
-                member.done.set()
+            member.done.set()
+        raise
+    if recalled:  # a refusal may rest on a remembered row that changed: ask again
+        afresh = (batch if target_memory.changed(failure)
+                  else [m for m in batch if m.error is not None])
+    if failure is not None and afresh is not batch:
+        if len(batch) > 1 and (isinstance(failure, _Split) or _refused(failure)):
+            again = [m for m in batch if m.error is None]
+        else:
+            _fail_all(batch, failure)
+    metrics.child(metrics.group_targets, "memory" if recalled else "database").inc()
+    for member in batch:
+        if member not in again and member not in afresh:
+            member.done.set()
     if afresh:
         if afresh is batch:
             metrics.child(metrics.group_targets, "changed").inc()
-        target_memory.of(db.engine).forget(m.wanted[0] for m in afresh if m.wanted)
         for member in afresh:
             member.result = member.error = None
         _commit_postgresql(afresh, recall=False)

@@ -16,10 +16,10 @@ What it guarantees:
 - a group that ran on remembered rows commits only if they were still current: the first
   statement of its COMMIT round trip reads each remembered row again and compares digests,
   and a difference raises SQLSTATE PS409 (`propsec_target_changed`, a migration), which
-  aborts the transaction before any of its writes can commit. The group then forgets those
-  targets and runs again on rows read from the database (group_commit.py). The comparison
-  runs under READ COMMITTED at the COMMIT, later than the read it stands for would have run,
-  so a remembered row is never older than a prefetched one would have been;
+  aborts the transaction before any of its writes can commit. The group then runs again on
+  rows read from the database, which replace what was remembered (group_commit.py). The
+  comparison runs under READ COMMITTED at the COMMIT, later than the read it stands for
+  would have run, so a remembered row is never older than a prefetched one would have been;
 - a request refused on remembered rows (not allowed, not found, not the property's camera)
   is never answered from memory: it runs again on rows read from the database, since the
   refusal may rest on a row that changed;
@@ -212,6 +212,22 @@ def _refill(tables: tuple[str, ...]) -> Prepared:
     return found
 
 
+# The SQL both statements share, so that what the check compares is exactly what the read
+# remembered: the target's row is `p` and lookup n's row `x{n}`, a LATERAL join on the
+# unnested `m.id` and `m.l{n}` (the value it was asked for); a digest is the md5 of the
+# whole row's text (NULL for no row).
+TARGET_DIGEST = "md5(CAST(p AS text))"
+
+
+def lookup_digest(n: int) -> str:
+    return f"md5(CAST(x{n} AS text))"
+
+
+def lookup_joins(engine, lookups) -> str:
+    return "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS x{n} ON true"
+                   for n, lookup in enumerate(lookups))
+
+
 _CHECKS: dict[tuple, Prepared] = {}
 
 
@@ -235,12 +251,11 @@ def _checking(engine, lookups: tuple) -> Prepared:
                             *(f"CAST(:l{n} AS {lookup.sql_type}[]), CAST(:d{n} AS text[])"
                               for n, lookup in enumerate(lookups))])
         names = ", ".join(["id", "d", *(f"l{n}, d{n}" for n in range(len(lookups)))])
-        joins = "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS x{n} ON true"
-                        for n, lookup in enumerate(lookups))
-        differs = " OR ".join(["md5(CAST(p AS text)) IS DISTINCT FROM m.d",
-                               *(f"md5(CAST(x{n} AS text)) IS DISTINCT FROM m.d{n}"
+        differs = " OR ".join([f"{TARGET_DIGEST} IS DISTINCT FROM m.d",
+                               *(f"{lookup_digest(n)} IS DISTINCT FROM m.d{n}"
                                  for n in range(len(lookups)))])
         found = _CHECKS[key] = Prepared(text(
             f"SELECT propsec_target_changed(m.id) FROM unnest({arrays}) AS m({names}) "
-            f"LEFT JOIN {Property.__table__.name} p ON p.id = m.id{joins} WHERE {differs}"))
+            f"LEFT JOIN {Property.__table__.name} p ON p.id = m.id"
+            f"{lookup_joins(engine, lookups)} WHERE {differs}"))
     return found

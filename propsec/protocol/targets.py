@@ -229,6 +229,8 @@ def _read(cursor, memory, asked: list, lookups: list) -> list[tuple]:
             at += span
         if found:
             memory.remember(want[0], snapshot, row[digests_at], remembered)
+        else:
+            memory.forget([want[0]])  # (gone: what was remembered of it is no use)
         out.append((want[0], snapshot, reserved, looked_up))
     memory.drop_ids(tables)
     return out
@@ -247,10 +249,7 @@ def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -
         reserving = "".join(f", CASE WHEN m.r{n} AND p.id IS NOT NULL "
                             f"THEN nextval('{name}_id_seq') END" for n, name in enumerate(tables))
         looking = "".join(f", x{n}.*" for n in range(len(lookups)))
-        # (each row's text, whole: x{n}, not m.l{n}, the value the lookup was asked for)
-        digests = "".join(f", md5(CAST(x{n} AS text))" for n in range(len(lookups)))
-        joins = "".join(f" LEFT JOIN LATERAL ({lookup.lateral(engine, f'l{n}')}) AS x{n} ON true"
-                        for n, lookup in enumerate(lookups))
+        digests = "".join(f", {target_memory.lookup_digest(n)}" for n in range(len(lookups)))
         arrays = ", ".join(["CAST(:ids AS bigint[])",
                             *(f"CAST(:r{n} AS boolean[])" for n in range(len(tables))),
                             *(f"CAST(:l{n} AS {lookup.sql_type}[])"
@@ -259,8 +258,9 @@ def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -
                            *(f"l{n}" for n in range(len(lookups))), "ord"])
         statement = text(
             f"SELECT m.ord, p.id IS NOT NULL, {columns}{reserving}{looking}, "
-            f"md5(CAST(p AS text)){digests} "
+            f"{target_memory.TARGET_DIGEST}{digests} "
             f"FROM unnest({arrays}) WITH ORDINALITY AS m({names}) "
-            f"LEFT JOIN {table.name} p ON p.id = m.id{joins} ORDER BY m.ord")
+            f"LEFT JOIN {table.name} p ON p.id = m.id"
+            f"{target_memory.lookup_joins(engine, lookups)} ORDER BY m.ord")
         found = _PREFETCH[key] = Prepared(statement)
     return found
