@@ -3,10 +3,9 @@
 One cursor row (`log_cursors`, name "audit-seal") holds the id of the last sealed entry. A
 step reads the next *final* unsealed entries (on PostgreSQL, ids below the horizon, as for
 the event log: no smaller id can commit later) and chains them onto the last sealed hash
-without any lock; then, in one short transaction, it claims the cursor (FOR UPDATE SKIP
-LOCKED on PostgreSQL; SQLite has one writer), checks that it has not moved meanwhile, stores
-the hashes with one UPDATE and moves the cursor. Any process may do it; each entry is sealed
-once, in order."""
+without any lock; then it stores the hashes and moves the cursor together, and only if
+the cursor has not moved meanwhile (`cursors.advance`: on PostgreSQL one round trip). Any
+process may do it; each entry is sealed once, in order."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -25,10 +24,11 @@ BATCH = 200
 _TABLE = AuditEntry.__table__
 # (An ORM bulk UPDATE per entry looked for matching objects in the whole identity map each
 # time: quadratic, a whole core under a write load.)
-_SET_HASH = (update(_TABLE).where(_TABLE.c.id == bindparam("entry_id"))
-             .values(hash=bindparam("entry_hash")))
-_SET_HASHES = text("UPDATE audit_log SET hash = h.hash FROM unnest(CAST(:ids AS bigint[]), "
-                   "CAST(:hashes AS text[])) AS h(id, hash) WHERE audit_log.id = h.id")
+_SET_HASH = sql.Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("entry_id"))
+                         .values(hash=bindparam("entry_hash")))
+_SET_HASHES = sql.Prepared(text(
+    "UPDATE audit_log SET hash = h.hash FROM unnest(CAST(:ids AS bigint[]), "
+    "CAST(:hashes AS text[])) AS h(id, hash) WHERE audit_log.id = h.id"))
 
 
 class _Entry(NamedTuple):
@@ -49,62 +49,50 @@ class _Entry(NamedTuple):
 _UNSEALED = {dialect: sql.Prepared(event_log.final_only(
     select(*(_TABLE.c[name] for name in _Entry._fields)).where(_TABLE.c.id > bindparam("after")),
     _TABLE.c.id, dialect).order_by(_TABLE.c.id).limit(BATCH)) for dialect in ("postgresql", "sqlite")}
-_SEALED_UPTO = sql.Prepared(select(LogCursor.__table__.c.last_id)
-                            .where(LogCursor.__table__.c.name == CURSOR))
 _HASH_OF = sql.Prepared(select(_TABLE.c.hash).where(_TABLE.c.id == bindparam("entry_id")))
 
 
-def _chain_next() -> tuple[int, list[dict]] | None:
-    """Read the next final unsealed entries and chain them, without taking a lock or a
-    transaction id (an idle step must not hold back the event horizon of the whole
-    cluster): (the cursor they follow, the hashes to store), or None."""
+def _chain_next(last_id: int) -> list[dict]:
+    """Read the final unsealed entries after `last_id` and chain them, without taking a
+    lock or a transaction id: the hashes to store (none: nothing to seal)."""
     with sql.autocommit() as cursor:
-        last_id = _SEALED_UPTO.scalar(cursor) or 0
         entries = [_Entry(*row) for row in
                    _UNSEALED[cursor.engine.dialect.name].all(cursor, after=last_id)]
         if not entries:
-            return None
+            return []
         previous = (_HASH_OF.scalar(cursor, entry_id=last_id) if last_id else None) or ZERO
     hashes = []
     for entry in entries:
         previous = chained(previous, as_wire(entry))
         hashes.append({"entry_id": entry.id, "entry_hash": previous})
-    return last_id, hashes
+    return hashes
 
 
 def step() -> float | None:
-    """Seal the next batch. The writing transaction is short (claim the cursor, one UPDATE,
-    move the cursor, commit): while it runs it holds back the event horizon of the whole
-    cluster, so the hashing happens before it, and a cursor that moved meanwhile (another
-    process sealed) makes this step start over."""
-    work = _chain_next()
-    if work is None:
-        return None
-    read_from, hashes = work
-    cursor, created = cursors.claim(CURSOR, lambda: 0)
-    if cursor is None:
-        if created:
-            return 0
-        db.session.rollback()  # another process is sealing
-        return None
-    if cursor.last_id != read_from:
-        db.session.rollback()
+    """Seal the next batch. Everything but the write happens before it: the write (the
+    hashes and the cursor's move) holds back the event horizon of the whole cluster while
+    it runs. A cursor that moved meanwhile (another process sealed) makes this step start
+    over."""
+    last_id = cursors.position(CURSOR)
+    if last_id is None:
+        cursors.create(CURSOR, lambda: 0)
         return 0
-    _store(hashes)
-    cursor.last_id = hashes[-1]["entry_id"]
-    db.session.commit()
+    hashes = _chain_next(last_id)
+    if not hashes:
+        return None
+    if not cursors.advance(CURSOR, last_id, hashes[-1]["entry_id"],
+                           lambda cursor: _store(cursor, hashes)):
+        return 0
     return 0 if len(hashes) == BATCH else None
 
 
-def _store(hashes: list[dict]) -> None:
-    """All of a batch's hashes in one statement (one round trip on PostgreSQL)."""
-    connection = db.session.connection()
-    if db.engine.dialect.name != "postgresql":
-        connection.execute(_SET_HASH, hashes)
+def _store(cursor, hashes: list[dict]) -> None:
+    """All of a batch's hashes in one statement on PostgreSQL."""
+    if cursor.engine.dialect.name != "postgresql":
+        _SET_HASH.run_many(cursor, hashes)
         return
-    ids = [h["entry_id"] for h in hashes]
-    values = [h["entry_hash"] for h in hashes]
-    connection.execute(_SET_HASHES, {"ids": ids, "hashes": values})
+    _SET_HASHES.run(cursor, ids=[h["entry_id"] for h in hashes],
+                    hashes=[h["entry_hash"] for h in hashes])
 
 
 # Every 2 s, not at every commit: a sealing step writes, and a writing transaction anywhere

@@ -7,12 +7,14 @@ schedule is the alerts table itself (`timestamp`, `escalated_at`, `escalation_le
 finds a due alert first escalates it. A step reads only the due alerts, longest waiting
 first, through a partial index (`ix_alerts_escalation_due`), however many stay open.
 
-What it guarantees: each level is reached exactly once. A step claims the due alerts with
-`FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one writer), raises each one's level with a
-conditional UPDATE (still open, still at the level it read) and logs the event in the same
-transaction, so two processes never both escalate one level, a process that dies mid-step
-escalates nothing (its transaction rolls back and another process finds the alert due), and
-an alert acknowledged or resolved meanwhile is left alone."""
+What it guarantees: each level is reached exactly once. A step raises each due alert's
+level with a conditional UPDATE (still open, still at the level it read) and logs the
+event in the same transaction, so two processes never both escalate one level, a process
+that dies mid-step escalates nothing (its transaction rolls back and another process finds
+the alert due), and an alert acknowledged or resolved meanwhile is left alone. On
+PostgreSQL the step reads the due alerts without a lock and raises them all with one
+statement (`_RAISE_DUE`); on SQLite, which has one writer, it claims them and raises them
+one by one in the session's transaction."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,10 +22,12 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import literal_column, select, text, update
 
+from .. import sql
 from ..extensions import db
 from ..models import OPEN, SEVERITIES, Alert, Property
 from ..models.activity import escalation_due, escalation_pending
 from ..models._common import utcnow
+from ..protocol import wirejson
 from ..protocol.events import PendingEvent
 from . import Worker
 
@@ -35,23 +39,50 @@ _PENDING = text(escalation_pending("alerts"))
 _DUE_AT = literal_column(escalation_due("alerts"))
 
 
-def due_query(now):
-    """The next alerts due at `now`, longest waiting first, claimed (PostgreSQL: rows
-    another process is escalating are skipped)."""
+def due_query(now, lock: bool = True):
+    """The next alerts due at `now`, longest waiting first, claimed when `lock` (PostgreSQL:
+    rows another process is escalating are skipped)."""
     wait = timedelta(seconds=current_app.config["PROPSEC_ESCALATION_SECONDS"])
     due = (select(Alert.id, Alert.escalation_level, Alert.severity, Alert.property_id,
                   Property.owner_id)
            .join(Property, Property.id == Alert.property_id)
            .where(_PENDING, _DUE_AT <= now - wait)
            .order_by(_DUE_AT, Alert.id).limit(BATCH))
-    if db.engine.dialect.name == "postgresql":
+    if lock and db.engine.dialect.name == "postgresql":
         due = due.with_for_update(of=Alert, skip_locked=True)
     return due
+
+
+# PostgreSQL: the alerts found due are raised, and their events logged, by one statement
+# in autocommit, so the transaction id it takes is held only while the database runs it. A
+# transaction that locked the due alerts first, then raised them one round trip each, held
+# back every tailer's delivery for as long as its busy process took to come back to it
+# between round trips (docs/performance.md, W36). An alert another process raised or
+# resolved meanwhile no longer matches the UPDATE's conditions, and gets no event.
+_RAISE_DUE = sql.Prepared(text(
+    "WITH due AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:levels AS integer[]), "
+    "CAST(:properties AS integer[]), CAST(:owners AS text[]), CAST(:payloads AS text[]), "
+    "CAST(:ordinals AS integer[])) AS d(alert_id, level, property_id, owner_id, payload, ordinal)), "
+    "raised AS (UPDATE alerts SET escalation_level = due.level + 1, escalated_at = :now "
+    "FROM due WHERE alerts.id = due.alert_id AND alerts.state = :open "
+    "AND alerts.escalation_level = due.level RETURNING alerts.id), "
+    "logged AS (INSERT INTO event_log (name, property_id, owner_id, payload, created_at) "
+    "SELECT :event, due.property_id, due.owner_id, CAST(due.payload AS json), :now "
+    "FROM due JOIN raised ON raised.id = due.alert_id ORDER BY due.ordinal RETURNING 1) "
+    "SELECT count(*) FROM logged"))
+ESCALATED = "events.alert-escalated"
+
+
+def _escalated_payload(alert_id: int, level: int, severity: int, property_id: int) -> dict:
+    return {"propertyId": property_id, "alertId": alert_id, "level": level + 1,
+            "severity": SEVERITIES[severity]}
 
 
 def escalate_due() -> int:
     """Escalate every alert that is due now; returns how many were escalated."""
     now = utcnow()
+    if sql.batches(db.engine):
+        return _escalate_at_once(now)
     pending = []
     rows = db.session.execute(due_query(now)).all()
     for alert_id, level, severity, property_id, owner_id in rows:
@@ -60,9 +91,8 @@ def escalate_due() -> int:
                                 Alert.escalation_level == level)
             .values(escalation_level=level + 1, escalated_at=now)).rowcount
         if changed == 1:
-            pending.append(PendingEvent("events.alert-escalated", property_id, owner_id, {
-                "propertyId": property_id, "alertId": alert_id, "level": level + 1,
-                "severity": SEVERITIES[severity]}))
+            pending.append(PendingEvent(ESCALATED, property_id, owner_id, _escalated_payload(
+                alert_id, level, severity, property_id)))
     from ..pipeline import pipeline
 
     if pending:
@@ -71,6 +101,25 @@ def escalate_due() -> int:
     if pending:
         pipeline().committed()
     return len(pending)
+
+
+def _escalate_at_once(now) -> int:
+    """PostgreSQL: read what is due without a lock, then raise it in one statement."""
+    rows = db.session.execute(due_query(now, lock=False)).all()
+    db.session.rollback()
+    if not rows:
+        return 0
+    with sql.autocommit() as cursor:
+        raised = _RAISE_DUE.scalar(
+            cursor, ids=[r[0] for r in rows], levels=[r[1] for r in rows],
+            properties=[r[3] for r in rows], owners=[r[4] for r in rows],
+            payloads=[wirejson.dumps(_escalated_payload(*r[:4])) for r in rows],
+            ordinals=list(range(len(rows))), now=now, open=OPEN, event=ESCALATED)
+    if raised:
+        from ..pipeline import pipeline
+
+        pipeline().committed()
+    return raised
 
 
 def _step() -> float:

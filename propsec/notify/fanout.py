@@ -1,9 +1,10 @@
 """From the committed event log to notification work: webhook deliveries and outbox mail.
 
 One cursor row (`log_cursors`, name "notifications") says how far the log has been read. A
-step claims it (FOR UPDATE SKIP LOCKED on PostgreSQL: one process at a time, the others move
-on; SQLite has one writer), reads the next *final* rows (pipeline/log.py) in id order, writes
-the work they call for and moves the cursor, all in one transaction. So each event is turned
+step reads the next *final* rows after it (pipeline/log.py) in id order and works out what
+they call for without a lock, then writes that work and moves the cursor together, and only
+if no other process moved it meanwhile (`cursors.advance`: on PostgreSQL one round trip, so
+a step holds back no tailer while its process is busy elsewhere). So each event is turned
 into work exactly once, in order, whichever process does it, and a crash loses nothing."""
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from html import escape
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from .. import sql
 from ..background import cursors
 from ..extensions import db
-from ..models import (SEVERITIES, Alert, LogCursor, MailMessage, Property, User, Webhook,
+from ..models import (PENDING_WORK, SEVERITIES, Alert, MailMessage, Property, User, Webhook,
                       WebhookDelivery)
 from ..models._common import utcnow
 from ..pipeline import log as event_log
@@ -35,14 +36,15 @@ ADMIN_ESCALATION_LEVEL = 2
 on_new_work: Callable[[], object] = lambda: None
 
 
-def _pending() -> bool | None:
-    """Anything final past the cursor (None: there is no cursor yet)? Asked without a lock,
-    so an idle step takes no transaction id (an open one would hold back the event horizon
-    of the whole cluster)."""
-    last = db.session.scalar(select(LogCursor.last_id).where(LogCursor.name == CURSOR))
-    found = None if last is None else bool(event_log.read_final(sql.in_transaction(), last, 1)[0])
-    db.session.rollback()
-    return found
+_DELIVERY = sql.inserting(WebhookDelivery.__table__, "webhook_id", "event_id", "event", "body",
+                          "state", "attempts", "due_at", returning_id=False)
+_MAIL = sql.inserting(MailMessage.__table__, "recipient_id", "address", "event_id", "subject",
+                      "text_body", "html_body", "state", "attempts", "due_at", returning_id=False)
+
+
+def _final_after(last: int, limit: int) -> list:
+    with sql.autocommit() as cursor:
+        return event_log.read_final(cursor, last, limit)[0]
 
 
 _IDLE_ADVANCE_SECONDS = 5.0
@@ -76,10 +78,13 @@ def step() -> float | None:
     now, idle = time.monotonic(), _idle()
     if now < idle["quiet_until"]:
         return idle["quiet_until"] - now
-    pending = _pending()
-    if pending is False:
+    last = cursors.position(CURSOR)
+    if last is None:  # (a first start notifies from now on, not about the whole history)
+        cursors.create(CURSOR, lambda: event_log.final_max(sql.in_transaction()))
         return None
-    if pending is not None and _nothing_to_send():
+    if not _final_after(last, 1):
+        return None
+    if _nothing_to_send():
         idle["quiet_until"] = now + QUIET_SECONDS
         # Still move the cursor past what was read (a webhook added later must not hear of
         # older events), but only every few seconds: each move is a write, and a writing
@@ -88,26 +93,24 @@ def step() -> float | None:
             db.session.rollback()
             return None
         idle["advanced_at"] = now
-    # (a first start notifies from now on, not about the whole history)
-    cursor, _ = cursors.claim(CURSOR, lambda: event_log.final_max(sql.in_transaction()))
-    if cursor is None:
-        db.session.rollback()
-        return None
-    rows, _ = event_log.read_final(sql.in_transaction(), cursor.last_id, BATCH)
-    if not rows:
-        db.session.rollback()
+    rows = _final_after(last, BATCH)
+    if not rows:  # (pruned meanwhile)
         return None
     deliveries = _deliveries(rows)
     mails = _mails(rows)
-    if deliveries:
-        db.session.execute(insert(WebhookDelivery), deliveries)
-    if mails:
-        db.session.execute(insert(MailMessage), mails)
-    cursor.last_id = rows[-1].id
-    db.session.commit()
+    if not cursors.advance(CURSOR, last, rows[-1].id,
+                           lambda cursor: _write(cursor, deliveries, mails)):
+        return 0  # another process took these rows in: look again from where it left off
     if deliveries or mails:
         on_new_work()
     return 0 if len(rows) == BATCH else None
+
+
+def _write(cursor, deliveries: list[dict], mails: list[dict]) -> None:
+    if deliveries:
+        _DELIVERY.run_many(cursor, deliveries)
+    if mails:
+        _MAIL.run_many(cursor, mails)
 
 
 def _property_of(row) -> int | None:
@@ -150,7 +153,7 @@ def _deliveries(rows) -> list[dict]:
                 body = json.dumps(wire_payload(row, with_name=True), separators=(",", ":"),
                                   ensure_ascii=False)
             out.append({"webhook_id": hook.id, "event_id": row.id, "event": row.name,
-                        "body": body, "due_at": now})
+                        "body": body, "state": PENDING_WORK, "attempts": 0, "due_at": now})
     return out
 
 
@@ -181,7 +184,8 @@ def _mails(rows) -> list[dict]:
             people = [u for u in staff if u.role == "admin"]
         for person in people:
             out.append({"recipient_id": person.id, "address": person.email, "event_id": row.id,
-                        **message(row, prop), "due_at": utcnow()})
+                        **message(row, prop), "state": PENDING_WORK, "attempts": 0,
+                        "due_at": utcnow()})
     return out
 
 
