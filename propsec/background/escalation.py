@@ -109,6 +109,7 @@ def _escalate_at_once(now) -> int:
     db.session.rollback()
     if not rows:
         return 0
+    now = utcnow()  # (the events' time: when they are written, not when the search began)
     with sql.autocommit() as cursor:
         raised = _RAISE_DUE.scalar(
             cursor, ids=[r[0] for r in rows], levels=[r[1] for r in rows],
