@@ -222,6 +222,15 @@ class Prepared:
         compiled = self.compiled(cursor_source.engine)
         return compiled.rows(cursor_source.run(compiled, compiled.params(values), True))
 
+    def all_ahead(self, cursor_source: "_Cursor", **values) -> list:
+        """`all()`, sent ahead of the cursor's transaction when it batches
+        (`_BatchingCursor.run_ahead`)."""
+        compiled = self.compiled(cursor_source.engine)
+        ahead = getattr(cursor_source, "run_ahead", None)
+        params = compiled.params(values)
+        return compiled.rows(ahead(compiled, params) if ahead is not None
+                             else cursor_source.run(compiled, params, True))
+
     def first(self, cursor_source: "_Cursor", **values):
         rows = self.all(cursor_source, **values)
         return rows[0] if rows else None
@@ -450,6 +459,18 @@ class _BatchingCursor(_Cursor):
             self._waiting_names.extend(new)
             return []
         return self._send([*self._opening(), *statements], True)
+
+    def run_ahead(self, compiled: _Compiled, params) -> list:
+        """A read sent before the transaction opens, as a round trip (and an implicit
+        transaction) of its own; inside the transaction when it is open already. For reads
+        whose answer is as current either way (READ COMMITTED: a statement sees what was
+        committed when it began) that may take a transaction id: `nextval` does every 32
+        values, when it logs the sequence. Taken inside the transaction, that id would stay
+        open until the COMMIT round trip, and a busy process takes milliseconds to get
+        there: the event horizon of the whole cluster would wait that long (W36)."""
+        if self.begun or self._waiting:
+            return self.run(compiled, params, True)
+        return self._send(self._on_server(compiled, [params])[0], True)
 
     def run_many(self, compiled: _Compiled, params: list) -> None:
         if compiled.server.rows_head is not None:

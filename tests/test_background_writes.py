@@ -1,8 +1,9 @@
-"""Background steps that write (the audit seal, the notification fan-out, escalation) hold a
-PostgreSQL transaction id only while the database runs their write, never across a wait for
-their own process (docs/architecture.md, "Background writers and the horizon"): any open
-writing transaction holds back every tailer's delivery. And a step whose cursor another
-process moved first writes nothing."""
+"""Writers hold a PostgreSQL transaction id only while the database runs their write, never
+across a wait for their own process (docs/architecture.md, "Transactions that wait on their
+process"): any open writing transaction holds back every tailer's delivery. That holds for
+the requests' groups and for the background steps that write (the audit seal, the
+notification fan-out, escalation). And a step whose cursor another process moved first
+writes nothing."""
 from __future__ import annotations
 
 import select
@@ -93,7 +94,7 @@ def busy_process(app):
             db.engine.dispose()
 
 
-def test_background_writers_never_wait_on_their_process_holding_a_transaction_id(
+def test_writers_never_wait_on_their_process_holding_a_transaction_id(
         app, clients, site, busy_process):
     staff = clients["staff"]
     with app.app_context():
@@ -107,13 +108,20 @@ def test_background_writers_never_wait_on_their_process_holding_a_transaction_id
     app.config["PROPSEC_ESCALATION_SECONDS"] = 60
     [due] = insert(app, Alert(property_id=site["p1"], user_id="owner", reason="door",
                               timestamp=ago(seconds=61)))
-    with busy_process as watcher, app.app_context():
-        while seal.step() == 0:
-            pass
-        while fanout.step() == 0:
-            pass
-        escalated = escalate_due()
-        db.session.remove()
+    with busy_process as watcher:
+        # requests: a group's read (which reserves ids), a refill of reserved ids
+        for n in range(3):
+            expect(staff.call("add-visitor", propertyId=site["p1"], cameraId=site["camera"],
+                              userId=f"visitor-{n}"), "success")
+        expect(staff.call("add-auth-entry", propertyId=site["p1"], userId="stranger"),
+               "success")
+        with app.app_context():
+            while seal.step() == 0:
+                pass
+            while fanout.step() == 0:
+                pass
+            escalated = escalate_due()
+            db.session.remove()
     assert watcher.samples > 50
     assert watcher.seen == []
     # ...and the work was done
@@ -121,7 +129,8 @@ def test_background_writers_never_wait_on_their_process_holding_a_transaction_id
         assert db.session.scalar(select_rows(func.count()).select_from(AuditEntry)
                                  .where(AuditEntry.hash.is_(None))) == 0
         delivered = db.session.scalars(select_rows(WebhookDelivery.event)).all()
-        assert delivered.count("events.alerts") == len(alerts)
+        assert delivered.count("events.alerts") == len(alerts) + 1  # (the stranger's)
+        assert delivered.count("events.visits") == 3
         assert escalated == 1 and db.session.get(Alert, due).escalation_level == 1
 
 

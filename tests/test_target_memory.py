@@ -30,6 +30,9 @@ def sequences(monkeypatch):
             return tuple([next(counters.setdefault(t, itertools.count(1)))
                           for _ in range(sizes[f"n{i}"])] for i, t in enumerate(self.tables))
 
+        def all_ahead(self, cursor, **sizes):
+            return [self.first(cursor, **sizes)]
+
     monkeypatch.setattr(target_memory, "_refill", Refill)
     monkeypatch.setattr(target_memory.time, "monotonic", lambda: state["now"])
     return state

@@ -168,8 +168,8 @@ class Memory:
                         pool.used += n
                     return taken
             tables = tuple(sorted(short))
-            blocks = _refill(tables).first(cursor, **{f"n{i}": short[t]
-                                                     for i, t in enumerate(tables)})
+            [blocks] = _refill(tables).all_ahead(cursor, **{f"n{i}": short[t]
+                                                           for i, t in enumerate(tables)})
             with self._lock:
                 now = time.monotonic()
                 for table, block in zip(tables, blocks):

@@ -168,7 +168,8 @@ def prefetch(cursor, wanted: list[Wanted | None], recall: bool = True) -> tuple[
     From memory (`target_memory`) when `recall` and every one of them is remembered: no
     round trip (but a refill of reserved ids now and then), and the statement that has the
     database confirm them is queued for the group's COMMIT. Otherwise in one statement, one
-    round trip, remembered for next time. An id is taken only for a property that exists,
+    round trip sent ahead of the transaction (`sql.Prepared.all_ahead`: `nextval` may take a
+    transaction id), remembered for next time. An id is taken only for a property that exists,
     as `in_transaction` takes it. A row read here and not locked is as current as the same
     SELECT inside the transaction: under READ COMMITTED each statement sees what was
     committed when it began, so only queries whose declarations do not `lock` their target
@@ -209,7 +210,7 @@ def _read(cursor, memory, asked: list, lookups: list) -> list[tuple]:
     for n, lookup in enumerate(lookups):
         values[f"l{n}"] = [dict(pairs).get(lookup) for *_, pairs in asked]
     engine = cursor.engine
-    rows = _prefetching(engine, tuple(tables), tuple(lookups)).all(cursor, **values)
+    rows = _prefetching(engine, tuple(tables), tuple(lookups)).all_ahead(cursor, **values)
     width = len(_FIELDS)
     digests_at = 2 + width + len(tables) + sum(lookup.width + 1 for lookup in lookups)
     out: list[tuple] = []
