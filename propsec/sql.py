@@ -364,6 +364,11 @@ class _Cursor:
             return
         self._execute(compiled.sql, compiled.sql, params, many=True)
 
+    def as_text(self, compiled: _Compiled, params) -> str:
+        """The statement with its values written in, quoted by the driver."""
+        return self._with_cursor(compiled.sql, lambda cursor: cursor.mogrify(
+            compiled.sql, params)).decode()
+
     def plain(self, statement: str) -> None:
         """A statement without parameters or rows (transaction control)."""
         self._execute(statement, statement)

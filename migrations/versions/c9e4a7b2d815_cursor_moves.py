@@ -1,14 +1,14 @@
-"""cursor moves: a background step moves its log cursor and writes its work in one round
-trip, holding a transaction id only while the database runs it
+"""cursor moves: a background step moves its log cursor and writes its work in one
+statement, holding a transaction id only while the database runs it
 
 Revision ID: c9e4a7b2d815
 Revises: a4d2c8e6f310
 Create Date: 2026-12-07 14:20:00.000000
 
-propsec_move_cursor(name, from, to) moves the log cursor `name` from `from` to `to`, and
-raises SQLSTATE PS410 when it is no longer at `from` (another process moved it first),
-which aborts the transaction it is called in: the step's writes, sent after it in the same
-round trip, are then not kept (propsec/background/cursors.py). SQLite's steps check the
+propsec_advance_cursor(name, from, to, writes) moves the log cursor `name` from `from` to
+`to` and runs each of `writes` (SQL with its values written in), all in the one statement
+that calls it; when the cursor is no longer at `from` (another process moved it first) it
+writes nothing and answers false (propsec/background/cursors.py). SQLite's steps check the
 cursor in their own transaction; nothing to add there.
 """
 from alembic import op
@@ -19,15 +19,20 @@ down_revision = 'a4d2c8e6f310'
 branch_labels = None
 depends_on = None
 
-MOVE = """
-CREATE OR REPLACE FUNCTION propsec_move_cursor(cursor_name text, from_id bigint, to_id bigint)
+ADVANCE = """
+CREATE OR REPLACE FUNCTION propsec_advance_cursor(cursor_name text, from_id bigint,
+                                                  to_id bigint, writes text[])
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    statement text;
 BEGIN
     UPDATE log_cursors SET last_id = to_id WHERE name = cursor_name AND last_id = from_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'cursor % is no longer at %', cursor_name, from_id
-            USING ERRCODE = 'PS410';
+        RETURN false;
     END IF;
+    FOREACH statement IN ARRAY writes LOOP
+        EXECUTE statement;
+    END LOOP;
     RETURN true;
 END $$
 """
@@ -36,10 +41,10 @@ END $$
 def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(MOVE)
+    op.execute(ADVANCE)
 
 
 def downgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP FUNCTION IF EXISTS propsec_move_cursor(text, bigint, bigint)")
+    op.execute("DROP FUNCTION IF EXISTS propsec_advance_cursor(text, bigint, bigint, text[])")

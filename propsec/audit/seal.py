@@ -71,8 +71,8 @@ def _chain_next(last_id: int) -> list[dict]:
 def step() -> float | None:
     """Seal the next batch. Everything but the write happens before it: the write (the
     hashes and the cursor's move) holds back the event horizon of the whole cluster while
-    it runs. A cursor that moved meanwhile (another process sealed) makes this step start
-    over."""
+    it runs. A cursor that moved meanwhile (another process sealed these entries) makes this
+    step give way: that process goes on with the next ones."""
     last_id = cursors.position(CURSOR)
     if last_id is None:
         cursors.create(CURSOR, lambda: 0)
@@ -82,7 +82,7 @@ def step() -> float | None:
         return None
     if not cursors.advance(CURSOR, last_id, hashes[-1]["entry_id"],
                            lambda cursor: _store(cursor, hashes)):
-        return 0
+        return None  # another process sealed them, and goes on with what follows
     return 0 if len(hashes) == BATCH else None
 
 

@@ -100,7 +100,7 @@ def step() -> float | None:
     mails = _mails(rows)
     if not cursors.advance(CURSOR, last, rows[-1].id,
                            lambda cursor: _write(cursor, deliveries, mails)):
-        return 0  # another process took these rows in: look again from where it left off
+        return None  # another process took these rows in, and goes on with what follows
     if deliveries or mails:
         on_new_work()
     return 0 if len(rows) == BATCH else None
