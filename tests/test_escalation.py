@@ -119,6 +119,37 @@ def test_two_processes_each_level_once_and_the_survivor_takes_over(tmp_path):
                     client.disconnect()
 
 
+def test_an_escalation_passes_over_alerts_another_process_is_raising(app, site, backend):
+    """PostgreSQL: an alert whose row another transaction holds (another process raising it)
+    is skipped, not waited for; the others are raised at once, and it is raised by a later
+    step. (Two processes that waited for each other's alerts deadlocked, each holding back
+    the event horizon until PostgreSQL noticed.)"""
+    if backend != "postgresql":
+        pytest.skip("row locks between processes: PostgreSQL (SQLite has one writer)")
+    import threading
+
+    import psycopg2
+
+    app.config["PROPSEC_ESCALATION_SECONDS"] = 60
+    alerts = insert(app, *(Alert(property_id=site["p1"], user_id="owner", reason=f"door {n}",
+                                 timestamp=ago(seconds=61)) for n in range(4)))
+    other = psycopg2.connect(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with other.cursor() as cursor:  # the other process, mid-way through raising one
+            cursor.execute("SELECT id FROM alerts WHERE id = %s FOR UPDATE", (alerts[0],))
+        done: list[int] = []
+        step = threading.Thread(target=lambda: done.append(run_escalation(app)), daemon=True)
+        step.start()
+        step.join(10)
+        assert done == [3], "the step waited for the alert held elsewhere"
+        assert levels(app, alerts[0])[0] == 0
+        assert [levels(app, a)[0] for a in alerts[1:]] == [1, 1, 1]
+    finally:
+        other.rollback()
+        other.close()
+    assert run_escalation(app) == 1 and levels(app, alerts[0])[0] == 1
+
+
 def test_the_scan_reads_only_due_alerts_through_its_index(app, site):
     """3,000 open alerts, none due: the worker's query goes through the partial index of
     due alerts (ix_alerts_escalation_due) instead of reading every open alert; and the

@@ -57,15 +57,20 @@ def due_query(now, lock: bool = True):
 # in autocommit, so the transaction id it takes is held only while the database runs it. A
 # transaction that locked the due alerts first, then raised them one round trip each, held
 # back every tailer's delivery for as long as its busy process took to come back to it
-# between round trips (docs/performance.md, W36). An alert another process raised or
-# resolved meanwhile no longer matches the UPDATE's conditions, and gets no event.
+# between round trips (docs/performance.md, W36). The alerts are locked first, skipping
+# those another process is raising (two processes that read the same due alerts would
+# otherwise lock them in different orders and deadlock, each holding its transaction id
+# until PostgreSQL notices, a second later); an alert another process raised or resolved
+# meanwhile no longer matches the conditions, and gets no event.
 _RAISE_DUE = sql.Prepared(text(
     "WITH due AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:levels AS integer[]), "
     "CAST(:properties AS integer[]), CAST(:owners AS text[]), CAST(:payloads AS text[]), "
     "CAST(:ordinals AS integer[])) AS d(alert_id, level, property_id, owner_id, payload, ordinal)), "
+    "mine AS (SELECT alerts.id FROM alerts JOIN due ON alerts.id = due.alert_id "
+    "WHERE alerts.state = :open AND alerts.escalation_level = due.level "
+    "ORDER BY alerts.id FOR UPDATE OF alerts SKIP LOCKED), "
     "raised AS (UPDATE alerts SET escalation_level = due.level + 1, escalated_at = :now "
-    "FROM due WHERE alerts.id = due.alert_id AND alerts.state = :open "
-    "AND alerts.escalation_level = due.level RETURNING alerts.id), "
+    "FROM due, mine WHERE alerts.id = mine.id AND alerts.id = due.alert_id RETURNING alerts.id), "
     "logged AS (INSERT INTO event_log (name, property_id, owner_id, payload, created_at) "
     "SELECT :event, due.property_id, due.owner_id, CAST(due.payload AS json), :now "
     "FROM due JOIN raised ON raised.id = due.alert_id ORDER BY due.ordinal RETURNING 1) "
