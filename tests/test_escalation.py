@@ -172,3 +172,38 @@ def test_the_scan_reads_only_due_alerts_through_its_index(app, site):
     assert any("ix_alerts_escalation_due" in line for line in plan), plan
     assert run_escalation(app) == 0
 
+
+
+def test_raising_looks_each_due_alert_up_by_its_id_even_on_stale_statistics(app, site, backend):
+    """PostgreSQL: the statement that raises the due alerts finds each by its primary key,
+    whatever the planner believes about the table: analysed while it was nearly empty, then
+    grown to 3,000 open alerts, a planner given `state = 'open'` with the ids went through
+    every open alert (with tens of thousands, over a second, holding back the event horizon
+    all along)."""
+    if backend != "postgresql":
+        pytest.skip("the statement is PostgreSQL's")
+    from sqlalchemy.dialects import postgresql
+
+    from propsec.background import escalation
+
+    now = utcnow()
+    with app.app_context():
+        db.session.execute(text("ANALYZE alerts"))  # (next to empty)
+        db.session.execute(insert_rows(Alert), [
+            {"property_id": site["p1"], "user_id": f"u{n}", "reason": "", "timestamp": now,
+             "severity": 2} for n in range(3000)])
+        db.session.commit()
+        ids = db.session.scalars(text("SELECT id FROM alerts ORDER BY id DESC LIMIT 100")).all()
+        statement = str(escalation._RAISE_DUE.statement.compile(dialect=postgresql.dialect()))
+        params = {"ids": ids, "levels": [0] * 100, "properties": [site["p1"]] * 100,
+                  "owners": ["owner"] * 100, "payloads": ["{}"] * 100,
+                  "ordinals": list(range(100)), "now": now, "open": "open",
+                  "event": escalation.ESCALATED}
+        connection = db.session.connection().connection.dbapi_connection
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + statement, params)
+            plan = [row[0] for row in cursor.fetchall()]
+        db.session.rollback()
+        db.session.remove()
+    scans = [line for line in plan if "Scan" in line and " on alerts" in line]
+    assert scans and all("alerts_pkey" in line for line in scans), plan
