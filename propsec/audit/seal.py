@@ -4,7 +4,7 @@ One cursor row (`log_cursors`, name "audit-seal") holds the id of the last seale
 step reads the next *final* unsealed entries (on PostgreSQL, ids below the horizon, as for
 the event log: no smaller id can commit later) and chains them onto the last sealed hash
 without any lock; then it stores the hashes and moves the cursor together, and only if
-the cursor has not moved meanwhile (`cursors.advance`: on PostgreSQL one round trip). Any
+the cursor has not moved meanwhile (`cursors.advance`: on PostgreSQL one statement). Any
 process may do it; each entry is sealed once, in order."""
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ event in the same transaction, so two processes never both escalate one level, a
 that dies mid-step escalates nothing (its transaction rolls back and another process finds
 the alert due), and an alert acknowledged or resolved meanwhile is left alone. On
 PostgreSQL the step reads the due alerts without a lock and raises them all with one
-statement (`_RAISE_DUE`); on SQLite, which has one writer, it claims them and raises them
-one by one in the session's transaction."""
+statement (`_RAISE_DUE`), which locks them first and passes over those another process is
+raising; on SQLite, which has one writer, it raises them one by one in the session's
+transaction."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -39,18 +40,14 @@ _PENDING = text(escalation_pending("alerts"))
 _DUE_AT = literal_column(escalation_due("alerts"))
 
 
-def due_query(now, lock: bool = True):
-    """The next alerts due at `now`, longest waiting first, claimed when `lock` (PostgreSQL:
-    rows another process is escalating are skipped)."""
+def due_query(now):
+    """The next alerts due at `now`, longest waiting first (read without a lock)."""
     wait = timedelta(seconds=current_app.config["PROPSEC_ESCALATION_SECONDS"])
-    due = (select(Alert.id, Alert.escalation_level, Alert.severity, Alert.property_id,
-                  Property.owner_id)
-           .join(Property, Property.id == Alert.property_id)
-           .where(_PENDING, _DUE_AT <= now - wait)
-           .order_by(_DUE_AT, Alert.id).limit(BATCH))
-    if lock and db.engine.dialect.name == "postgresql":
-        due = due.with_for_update(of=Alert, skip_locked=True)
-    return due
+    return (select(Alert.id, Alert.escalation_level, Alert.severity, Alert.property_id,
+                   Property.owner_id)
+            .join(Property, Property.id == Alert.property_id)
+            .where(_PENDING, _DUE_AT <= now - wait)
+            .order_by(_DUE_AT, Alert.id).limit(BATCH))
 
 
 # PostgreSQL: the alerts found due are raised, and their events logged, by one statement
@@ -114,7 +111,7 @@ def escalate_due() -> int:
 
 def _escalate_at_once(now) -> int:
     """PostgreSQL: read what is due without a lock, then raise it in one statement."""
-    rows = db.session.execute(due_query(now, lock=False)).all()
+    rows = db.session.execute(due_query(now)).all()
     db.session.rollback()
     if not rows:
         return 0

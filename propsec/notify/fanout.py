@@ -3,7 +3,7 @@
 One cursor row (`log_cursors`, name "notifications") says how far the log has been read. A
 step reads the next *final* rows after it (pipeline/log.py) in id order and works out what
 they call for without a lock, then writes that work and moves the cursor together, and only
-if no other process moved it meanwhile (`cursors.advance`: on PostgreSQL one round trip, so
+if no other process moved it meanwhile (`cursors.advance`: on PostgreSQL one statement, so
 a step holds back no tailer while its process is busy elsewhere). So each event is turned
 into work exactly once, in order, whichever process does it, and a crash loses nothing."""
 from __future__ import annotations
