@@ -157,7 +157,8 @@ def test_a_step_whose_cursor_moved_meanwhile_writes_nothing(app, site):
         db.session.remove()
 
 
-def test_the_seal_starts_over_when_another_process_sealed_first(app, clients, site):
+def test_a_seal_that_lost_the_race_writes_nothing_and_the_chain_still_verifies(
+        app, clients, site):
     staff = clients["staff"]
     for n in range(2):
         expect(staff.call("add-alert", propertyId=site["p1"], userId=f"badge-{n}"), "success")
