@@ -365,9 +365,12 @@ class _Cursor:
         self._execute(compiled.sql, compiled.sql, params, many=True)
 
     def as_text(self, compiled: _Compiled, params) -> str:
-        """The statement with its values written in, quoted by the driver."""
-        return self._with_cursor(compiled.sql, lambda cursor: cursor.mogrify(
-            compiled.sql, params)).decode()
+        """The statement with its values written in, quoted by the driver, and read back in
+        the connection's client encoding (psycopg2's `encodings` names its Python codec)."""
+        written = self._with_cursor(compiled.sql, lambda cursor: cursor.mogrify(
+            compiled.sql, params))
+        encodings = self.engine.dialect.loaded_dbapi.extensions.encodings
+        return written.decode(encodings[self._connection.encoding])
 
     def plain(self, statement: str) -> None:
         """A statement without parameters or rows (transaction control)."""

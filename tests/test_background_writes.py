@@ -176,3 +176,25 @@ def test_a_seal_that_lost_the_race_writes_nothing_and_the_chain_still_verifies(
         seal.seal_all()
         assert seal.verify()[0]
         db.session.remove()
+
+
+def test_a_step_writes_text_right_whatever_the_connection_encoding(app, site, monkeypatch):
+    """PostgreSQL: the writes travel written out as SQL text; a connection whose client
+    encoding is not UTF-8 still stores the text it was given."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("PostgreSQL's client encodings")
+    monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
+    body = '{"location": "Hôtel de l\'Été"}'
+    with app.app_context():
+        db.engine.dispose()
+        hook = Webhook(user_id="owner", url="https://hooks.example.net/x", events=["events.all"],
+                       secret="(sealed)")
+        db.session.add_all([hook, LogCursor(name="test-cursor", last_id=0)])
+        db.session.commit()
+        row = {"webhook_id": hook.id, "event_id": 1, "event": "events.alerts", "body": body,
+               "state": "pending", "attempts": 0, "due_at": ago(seconds=0)}
+        assert cursors.advance("test-cursor", 0, 1,
+                               lambda cursor: fanout._DELIVERY.run_many(cursor, [row]))
+        assert db.session.scalar(select_rows(WebhookDelivery.body)) == body
+        db.session.remove()
+        db.engine.dispose()
