@@ -223,13 +223,10 @@ class Prepared:
         return compiled.rows(cursor_source.run(compiled, compiled.params(values), True))
 
     def all_ahead(self, cursor_source: "_Cursor", **values) -> list:
-        """`all()`, sent ahead of the cursor's transaction when it batches
+        """`all()`, sent ahead of the cursor's transaction where it can be
         (`_BatchingCursor.run_ahead`)."""
         compiled = self.compiled(cursor_source.engine)
-        ahead = getattr(cursor_source, "run_ahead", None)
-        params = compiled.params(values)
-        return compiled.rows(ahead(compiled, params) if ahead is not None
-                             else cursor_source.run(compiled, params, True))
+        return compiled.rows(cursor_source.run_ahead(compiled, compiled.params(values)))
 
     def first(self, cursor_source: "_Cursor", **values):
         rows = self.all(cursor_source, **values)
@@ -357,6 +354,11 @@ class _Cursor:
         if self._server is not None:
             return self._round_trip(self._on_server(compiled, [params])[0], fetch, compiled.sql)
         return self._execute(compiled.sql, compiled.sql, params, fetch)
+
+    def run_ahead(self, compiled: _Compiled, params) -> list:
+        """A read that may go ahead of the transaction (`_BatchingCursor`); here it simply
+        runs where the cursor is."""
+        return self.run(compiled, params, True)
 
     def run_many(self, compiled: _Compiled, params: list) -> None:
         if self._server is not None:  # one round trip for them all
