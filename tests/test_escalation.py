@@ -207,3 +207,25 @@ def test_raising_looks_each_due_alert_up_by_its_id_even_on_stale_statistics(app,
         db.session.remove()
     scans = [line for line in plan if "Scan" in line and " on alerts" in line]
     assert scans and all("alerts_pkey" in line for line in scans), plan
+
+
+def test_a_burst_larger_than_one_batch_goes_up_batch_after_batch(app, site):
+    """250 alerts left open together: the worker raises 100, asks to run again at once, raises
+    the next 100, then the last 50, longest waiting first, and only then goes back to
+    looking every tenth of the wait (before, one batch every 5 s: the last of a burst of
+    1,000 went up almost a minute late)."""
+    from propsec.background import escalation
+
+    app.config["PROPSEC_ESCALATION_SECONDS"] = 60
+    ids = insert(app, *[Alert(property_id=site["p1"], user_id=f"u{n}", reason="burst",
+                              timestamp=ago(seconds=400 - n)) for n in range(250)])
+    waits, raised = [], []
+    for _ in range(3):
+        with app.app_context():
+            waits.append(escalation._step())
+        raised.append([i for i in ids if levels(app, i)[0] == 1])
+    assert [len(r) for r in raised] == [100, 200, 250]
+    assert raised[0] == ids[:100] and raised[1] == ids[:200]  # the oldest first
+    assert waits[0] == waits[1] == escalation.AGAIN_SECONDS
+    assert waits[2] == 5.0  # (a tenth of 60 s, capped at 5 s)
+    assert run_escalation(app) == 0

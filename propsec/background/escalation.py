@@ -5,7 +5,8 @@ escalation, goes up one level (at most 3) and `events.alert-escalated` is logged
 schedule is the alerts table itself (`timestamp`, `escalated_at`, `escalation_level`,
 `state`), so it survives any process: every server process runs this worker, and whichever
 finds a due alert first escalates it. A step reads only the due alerts, longest waiting
-first, through a partial index (`ix_alerts_escalation_due`), however many stay open.
+first, through a partial index (`ix_alerts_escalation_due`), however many stay open, at
+most `BATCH` at a time; after a full batch the next follows at once.
 
 What it guarantees: each level is reached exactly once. A step raises each due alert's
 level with a conditional UPDATE (still open, still at the level it read) and logs the
@@ -33,6 +34,8 @@ from ..protocol.events import PendingEvent
 from . import Worker
 
 BATCH = 100
+# After a full batch the next one follows this soon (a pause that lets requests run between).
+AGAIN_SECONDS = 0.01
 # Written as the partial index ix_alerts_escalation_due is (models/activity.py), with
 # literals rather than parameters: a planner can only use a partial index for a query whose
 # conditions it sees imply the index's, and SQLite cannot see that through a parameter.
@@ -85,12 +88,20 @@ def _escalated_payload(alert_id: int, level: int, severity: int, property_id: in
 
 
 def escalate_due() -> int:
-    """Escalate every alert that is due now; returns how many were escalated."""
+    """Escalate the alerts that are due now, at most `BATCH` of them (longest waiting
+    first); returns how many were escalated."""
+    return _escalate_batch()[0]
+
+
+def _escalate_batch() -> tuple[int, bool]:
+    """One batch: (how many were escalated, whether the batch was full, so more may be
+    due)."""
     now = utcnow()
-    if sql.batches(db.engine):
-        return _escalate_at_once(now)
-    pending = []
     rows = db.session.execute(due_query(now)).all()
+    full = len(rows) == BATCH
+    if sql.batches(db.engine):
+        return _escalate_at_once(rows), full
+    pending = []
     for alert_id, level, severity, property_id, owner_id in rows:
         changed = db.session.execute(
             update(Alert).where(Alert.id == alert_id, Alert.state == OPEN,
@@ -106,12 +117,11 @@ def escalate_due() -> int:
     db.session.commit()
     if pending:
         pipeline().committed()
-    return len(pending)
+    return len(pending), full
 
 
-def _escalate_at_once(now) -> int:
-    """PostgreSQL: read what is due without a lock, then raise it in one statement."""
-    rows = db.session.execute(due_query(now)).all()
+def _escalate_at_once(rows) -> int:
+    """PostgreSQL: `rows`, read as due without a lock, raised in one statement."""
     db.session.rollback()
     if not rows:
         return 0
@@ -131,9 +141,13 @@ def _escalate_at_once(now) -> int:
 
 def _step() -> float:
     try:
-        escalate_due()
+        _, full = _escalate_batch()
     finally:
         db.session.remove()
+    if full:
+        # More may be due (a burst of alerts left unacknowledged): the next batch now, not
+        # at the next look, which would raise at most BATCH alerts every 5 s.
+        return AGAIN_SECONDS
     # look again within a tenth of the wait (and at least every 5 s)
     return min(5.0, max(0.2, current_app.config["PROPSEC_ESCALATION_SECONDS"] / 10))
 
