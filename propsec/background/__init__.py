@@ -7,7 +7,9 @@ twice must be harmless; a process that dies leaves the rows for another. The cod
 the part they share: a loop that sleeps until it is woken (by a commit in this process, a
 hint from another, or the poll interval running out), runs its job's `step()` in an
 application context, and survives every failure of a step with a one-line warning and a
-short pause. A step reports how soon it wants to run again (0 for "more is waiting").
+short pause. A step reports how soon it wants to run again (0 for "more is waiting": it
+runs again after one pass of the event loop, so what is ready, requests first, runs
+between two steps).
 
 What a `Worker` guarantees: after `wake()`, `step()` starts again at least once (a wake-up
 during a running step is not lost), no sooner than `gap` seconds after the previous step
@@ -72,6 +74,8 @@ class Worker:
         while True:
             if delay > 0:
                 self._event.wait(delay)
+            else:
+                socketio.sleep(0)  # (back to back: a step on SQLite blocks while it runs)
             pause = started + self.gap - time.monotonic()
             if pause > 0:
                 socketio.sleep(pause)

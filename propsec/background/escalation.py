@@ -34,8 +34,6 @@ from ..protocol.events import PendingEvent
 from . import Worker
 
 BATCH = 100
-# After a full batch the next one follows this soon (a pause that lets requests run between).
-AGAIN_SECONDS = 0.01
 # Written as the partial index ix_alerts_escalation_due is (models/activity.py), with
 # literals rather than parameters: a planner can only use a partial index for a query whose
 # conditions it sees imply the index's, and SQLite cannot see that through a parameter.
@@ -147,7 +145,7 @@ def _step() -> float:
     if full:
         # More may be due (a burst of alerts left unacknowledged): the next batch now, not
         # at the next look, which would raise at most BATCH alerts every 5 s.
-        return AGAIN_SECONDS
+        return 0
     # look again within a tenth of the wait (and at least every 5 s)
     return min(5.0, max(0.2, current_app.config["PROPSEC_ESCALATION_SECONDS"] / 10))
 
