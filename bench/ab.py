@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .run import fresh_database, log
 from .servers import ROOT, SERVER_CPU, propsec_server
-from .write import Profile, setups, write_job
+from .write import GENERATOR, Profile, add_generator_option, setups, write_job
 
 PROPERTY_IDS = list(range(1, 91))  # lots 1-90 of every site are ACTIVE (bench.dataset)
 
@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds a run")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    add_generator_option(parser)
     args = parser.parse_args(argv)
+    GENERATOR["name"] = args.generator
     found = compare(args.base, args.change, args.setup, args.writers, args.pairs, args.seconds,
                     args.database_url, args.redis_url)
     print(f"{args.setup}, {args.writers} writers, {args.pairs} pairs of {args.seconds:g} s")

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -164,9 +165,20 @@ def fresh_database(base_url: str | None, label: str, sizes: tuple[int, int, int]
 
 # --------------------------------------------------------------------------- load generator
 
-def generate(job: dict, processes: int = 1) -> dict | list[dict]:
+# The write job's generators: python-socketio in asyncio (bench/loadgen.py), or the official
+# Node socket.io-client (bench/write_generator.mjs; `npm ci` once). Other jobs are Python's.
+GENERATORS = {"python": [sys.executable, "-m", "bench.loadgen"],
+              "node": ["node", str(ROOT / "bench" / "write_generator.mjs")]}
+
+
+def node_generator_ready() -> bool:
+    """Whether Node and the official client (`npm ci`) are here for the Node generator."""
+    return bool(shutil.which("node")) and (ROOT / "node_modules" / "socket.io-client").is_dir()
+
+
+def generate(job: dict, processes: int = 1, generator: str = "python") -> dict | list[dict]:
     """Run a job in `processes` generator processes pinned to the generator's core."""
-    argv = pinned(GENERATOR_CPU, [sys.executable, "-m", "bench.loadgen"])
+    argv = pinned(GENERATOR_CPU, GENERATORS[generator])
     if processes > 1:  # line the measuring windows up on the wall clock
         job = {**job, "start_at": time.time() + job.get("warmup", 0) + 3}
     children = [subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

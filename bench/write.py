@@ -25,20 +25,29 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .chart import Bar, ratio_chart
-from .run import (DOC, RESULTS, fresh_database, generate, log, markdown_table, run_lines,
-                  timed_run, write_report)
+from .run import (DOC, RESULTS, fresh_database, generate, log, markdown_table,
+                  node_generator_ready, run_lines, timed_run, write_report)
 from .servers import (GENERATOR_CPU, SERVER_CPU, database_on, echo_server,
                       propsec_server)
 
 BEGIN, END = "<!-- bench:write:begin -->", "<!-- bench:write:end -->"
-# Where the propsec processes run, by their number (taskset cores); --spread puts the two
-# processes of the two-process set-up on both cores.
-PLACEMENT: dict[int, str] = {}
+# Where the propsec processes run, by their number (taskset cores). The two processes of
+# the two-process set-up may run on both cores, as a deployment gives each process a core
+# (beside the load generator and PostgreSQL here); `--one-core` pins them to the server
+# core with the floor's single process instead, where two can never pass one
+# (docs/performance.md, fourteenth round).
+SPREAD = "0,1"
+PLACEMENT: dict[int, str] = {2: SPREAD}
 # Where the local PostgreSQL server runs during its set-ups (`--database-core`; None, the
 # default: where the kernel puts it). Beside the load generator, the propsec process has its
 # core to itself as the floor's server has (in a deployment the database is elsewhere);
 # measured, that changed the ratios by no more than the noise (docs/performance.md).
 DATABASE_CPU: dict[str, str | None] = {"core": None}
+# Which load generator drives the write job (`--generator`): the official Node
+# socket.io-client (bench/write_generator.mjs), the default where Node and `npm ci`'s
+# node_modules are here, or python-socketio (bench/loadgen.py, as the other benchmarks).
+# Why Node by default: docs/performance.md, fourteenth round.
+GENERATOR = {"name": "python"}
 # Issue 10's targets: writes/s as a share of the floor's, and the delivery p99.
 TARGETS = {"sqlite": 0.6, "postgresql": 0.5, "postgresql+redis": 0.5}
 DELIVERY_P99_MAX_MS = 50.0
@@ -62,7 +71,8 @@ def write_job(mode: str, urls: list[str], token: str | None, writers: int, profi
               property_ids: list[int], pids: list[int]) -> dict:
     return generate({"kind": "write", "mode": mode, "urls": urls, "token": token,
                      "writers": writers, "duration": profile.seconds, "warmup": profile.warmup,
-                     "property_ids": property_ids, "server_pids": pids})
+                     "property_ids": property_ids, "server_pids": pids},
+                    generator=GENERATOR["name"])
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -94,7 +104,8 @@ def setups(database_url: str | None, redis_url: str,
 def measure(profile: Profile, database_url: str | None, redis_url: str, async_mode: str,
             workdir: Path, only: tuple[str, ...] | None = None) -> dict:
     results: dict = {"profile": asdict(profile), "async_mode": async_mode, "runs": {},
-                     "database_cpu": DATABASE_CPU["core"] if database_url else None}
+                     "database_cpu": DATABASE_CPU["core"] if database_url else None,
+                     "generator": GENERATOR["name"], "spread": PLACEMENT.get(2)}
     sizes = (profile.properties, 1, 1)
     with echo_server(async_mode, workdir) as echo:
         for label, base, processes, extra in setups(database_url, redis_url, only):
@@ -185,8 +196,13 @@ def render(results: dict, info: dict) -> str:
                              ", ".join(f"{t:,}" for t in r["rounds"]), str(r["errors"])])
     parts = [
         *run_lines(results, info),
-        f"- Servers pinned to core {SERVER_CPU} (both propsec processes of the two-process "
-        f"set-up too), the load generator to core {GENERATOR_CPU}; the PostgreSQL server "
+        f"- The floor's server and propsec's single process pinned to core {SERVER_CPU}, "
+        + (f"the two processes of the two-process set-up each free to run on either of cores "
+           f"{results['spread']} (deployed, each process would have a core of its own)"
+           if results.get("spread") else "the two processes of the two-process set-up too "
+           "(`--one-core`)")
+        + f", the load generator ({_GENERATOR_TEXT[results.get('generator', 'python')]}) "
+        f"to core {GENERATOR_CPU}; the PostgreSQL server "
         + (f"on core {results['database_cpu']} with the generator. "
            if results.get("database_cpu") else "unpinned. ")
         + f"Each run: {profile['seconds']} s measured after {profile['warmup']} s warm-up, "
@@ -209,6 +225,11 @@ def render(results: dict, info: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
+_GENERATOR_TEXT = {"python": "one asyncio process of python-socketio clients",
+                   "node": "one Node process of the official socket.io-client, "
+                           "`--generator node`"}
+
+
 def run(profile: Profile, database_url: str | None, redis_url: str, async_mode: str,
         output: Path | None, command: str, only: tuple[str, ...] | None = None) -> dict:
     results, info, stamp = timed_run("write", database_url, command, lambda workdir: measure(
@@ -228,6 +249,14 @@ def run(profile: Profile, database_url: str | None, redis_url: str, async_mode: 
     return results
 
 
+def add_generator_option(parser: argparse.ArgumentParser) -> None:
+    default = "node" if node_generator_ready() else "python"
+    parser.add_argument("--generator", choices=("node", "python"), default=default,
+                        help="the load generator: the official Node socket.io-client (the "
+                             "default when node and `npm ci`'s node_modules are here; "
+                             f"here: {default}) or python-socketio")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.write",
                                      description=__doc__.split("\n\n")[0])
@@ -245,12 +274,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-core", default="none",
                         help="core(s) for the local PostgreSQL server during its set-ups, "
                              f"e.g. {GENERATOR_CPU} (the load generator's); default: unpinned")
-    parser.add_argument("--spread", action="store_true",
-                        help="let the two-process set-up's processes run on both cores")
+    parser.add_argument("--one-core", action="store_true",
+                        help="pin the two-process set-up's processes to the server core "
+                             "(by default they may run on both cores)")
+    add_generator_option(parser)
     args = parser.parse_args(argv)
+    GENERATOR["name"] = args.generator
     profile = QUICK if args.quick else FULL
-    if args.spread:
-        PLACEMENT[2] = "0,1"
+    if args.one_core:
+        PLACEMENT.pop(2, None)
     DATABASE_CPU["core"] = None if args.database_core == "none" else args.database_core
     if args.writers or args.rounds:
         profile = replace(profile, name=profile.name + "-custom",

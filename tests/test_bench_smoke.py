@@ -51,31 +51,49 @@ def test_quick_profile_produces_every_row(tmp_path):
 
 
 
-def test_write_benchmark_checks_every_subscriber_against_the_log(tmp_path):
-    from bench.write import QUICK as WRITE_QUICK
-    from bench.write import run as run_write
-
-    report = tmp_path / "performance.md"
-    results = run_write(WRITE_QUICK, None, "redis://127.0.0.1:6379/0", "eventlet", report,
-                        "python -m bench.write --quick")
-    [(label, run_)] = results["runs"].items()
-    assert label == "sqlite-4"
-    propsec = run_["propsec"]
-    assert propsec["throughput"] > 0 and propsec["errors"] == 0
-    assert propsec["check"] == {"lost": 0, "duplicates": 0, "out_of_order": 0}
-    assert "| set-up | writes/s |" in report.read_text()
-    assert (tmp_path / "performance-write.svg").read_text().startswith("<svg")
-
-
-def test_capacity_benchmark_fills_both_servers_and_fans_out(tmp_path):
+def _need_node() -> None:
     import shutil
 
-    from bench.capacity.__main__ import main as capacity
     from bench.servers import ROOT
     from services import unavailable
 
     if not shutil.which("node") or not (ROOT / "node_modules" / "socket.io-client").exists():
         unavailable("Node.js", "node and `npm ci`'s node_modules/socket.io-client are needed")
+
+
+@pytest.mark.parametrize("generator", ["node", "python"])
+def test_write_benchmark_checks_every_subscriber_against_the_log(tmp_path, monkeypatch,
+                                                                 generator):
+    """Both load generators (the official Node client, python-socketio) drive the same job
+    and report the same fields: every write acknowledged, every event checked."""
+    from bench import write
+    from bench.write import QUICK as WRITE_QUICK
+
+    if generator == "node":
+        _need_node()
+    monkeypatch.setitem(write.GENERATOR, "name", generator)
+    report = tmp_path / "performance.md"
+    results = write.run(WRITE_QUICK, None, "redis://127.0.0.1:6379/0", "eventlet", report,
+                        "python -m bench.write --quick")
+    [(label, run_)] = results["runs"].items()
+    assert label == "sqlite-4" and results["generator"] == generator
+    for side in ("propsec", "echo"):
+        measured = run_[side]
+        assert measured["throughput"] > 0 and measured["errors"] == 0, side
+        assert measured["check"] == {"lost": 0, "duplicates": 0, "out_of_order": 0}, side
+        assert 0 < measured["p50_ms"] <= measured["p99_ms"], side
+        assert 0 < measured["delivery_p50_ms"] <= measured["delivery_p99_ms"], side
+        assert measured["server_cpu"][0] > 0 and measured["generator_cpu"] > 0, side
+    text = report.read_text()
+    assert "| set-up | writes/s |" in text
+    assert ("Node process" in text) == (generator == "node")
+    assert (tmp_path / "performance-write.svg").read_text().startswith("<svg")
+
+
+def test_capacity_benchmark_fills_both_servers_and_fans_out(tmp_path):
+    from bench.capacity.__main__ import main as capacity
+
+    _need_node()
     report = tmp_path / "capacity.md"
     capacity(["--connections", "40", "--reps", "2", "--hold", "2", "--output", str(report)])
     text = report.read_text()
