@@ -23,7 +23,7 @@ const WRITE_EVENTS = [1, 2, 2];
 const wallSeconds = () => (performance.timeOrigin + performance.now()) / 1000;
 
 function percentile(sorted, q) {
-  if (sorted.length === 0) return null;
+  if (sorted.length === 0) return NaN; // (as bench.loadgen: no figure, not a zero)
   const index = Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))));
   return sorted[index];
 }
@@ -179,8 +179,13 @@ async function write(job) {
 
 const job = JSON.parse(readFileSync(0, "utf8"));
 if (job.kind !== "write") throw new Error(`this generator runs write jobs only, not ${job.kind}`);
+// NaN as the bare token Python's json module reads back (JSON.stringify would write null).
+const NAN = "__propsec_NaN__";
+const encode = (result) => JSON.stringify(
+  result, (key, value) => (Number.isNaN(value) ? NAN : value)).replaceAll(`"${NAN}"`, "NaN");
+
 write(job).then((result) => {
-  process.stdout.write(JSON.stringify(result) + "\n");
+  process.stdout.write(encode(result) + "\n");
   process.exit(0);
 }, (err) => {
   process.stderr.write(`${err.stack || err}\n`);

@@ -52,12 +52,10 @@ def test_quick_profile_produces_every_row(tmp_path):
 
 
 def _need_node() -> None:
-    import shutil
-
-    from bench.servers import ROOT
+    from bench.run import node_generator_ready
     from services import unavailable
 
-    if not shutil.which("node") or not (ROOT / "node_modules" / "socket.io-client").exists():
+    if not node_generator_ready():
         unavailable("Node.js", "node and `npm ci`'s node_modules/socket.io-client are needed")
 
 
