@@ -188,6 +188,22 @@ def test_a_refusal_is_never_answered_from_memory(app, site, connect, backend):
     expect(staff.call("add-visitor", **visit), "success", "id")
 
 
+def test_a_camera_moved_away_elsewhere_no_longer_reports_visits_there(app, site, connect,
+                                                                     backend):
+    """The other way round from the test above: the process remembers the camera as the
+    property's; an installer moves it to another property; the next visit it reports at
+    the old property is refused and nothing of it is kept."""
+    staff = connect("staff")
+    visit = {"propertyId": site["p1"], "userId": "courier", "cameraId": site["camera"]}
+    for _ in range(3):
+        expect(staff.call("add-visitor", **visit), "success", "id")
+    change_directly(app, "UPDATE equipment SET property_id = :p WHERE id = :c",
+                    p=site["p2"], c=site["camera"])
+    counts = change_counts(app)
+    expect_error(staff.call("add-visitor", **visit), "validation_error", "cameraId")
+    assert change_counts(app) == counts
+
+
 def test_a_lookup_changed_elsewhere_is_read_again(app, site, connect, backend):
     """A person taken off the allowed list by someone else is a stranger at the next entry,
     though the process remembered them as allowed."""

@@ -7,16 +7,21 @@ camera the property's, is the person on its allowed list) and the ids its new ro
 in one statement before any member runs (`targets.prefetch`); with 8 writers in a closed
 loop that round trip was an eighth of the cycle (docs/performance.md, eleventh round). The
 devices that write all day write to the same properties again and again, and those rows
-change seldom. So each process keeps the rows its groups read (with an md5 of each row's
-text, computed by the database), and the next group whose targets and lookups are all
-remembered runs on them without asking, taking its new rows' ids from blocks reserved
-beforehand.
+change seldom. So each process keeps the rows its groups read (with the property row's
+version, its `xmin`), and the next group whose targets and lookups are all remembered runs
+on them without asking, taking its new rows' ids from blocks reserved beforehand.
 
 What it guarantees:
 - a group that ran on remembered rows commits only if they were still current: the first
-  statement of its COMMIT round trip reads each remembered row again and compares digests,
-  and a difference raises SQLSTATE PS409 (`propsec_target_changed`, a migration), which
-  aborts the transaction before any of its writes can commit. The group then runs again on
+  statement of its COMMIT round trip reads each remembered property's row version again,
+  and a difference (or no row) raises SQLSTATE PS409 (`propsec_target_changed`, a
+  migration), which aborts the transaction before any of its writes can commit. A lookup
+  needs no check of its own: whatever changes a row that a lookup reads at a property (an
+  allowed user; a camera's id, property or type) gives that property's row a new version in
+  the same transaction (the triggers of migration d8b3f5a1c726), and so does every UPDATE
+  of the property itself. Version, not contents: comparing one `xmin` cost the database and
+  the process far less than the md5 of every remembered row's text it replaced
+  (docs/performance.md, fifteenth round). The group then runs again on
   rows read from the database, which replace what was remembered (group_commit.py). The
   comparison runs under READ COMMITTED at the COMMIT, later than the read it stands for
   would have run, so a remembered row is never older than a prefetched one would have been;
@@ -70,22 +75,22 @@ def changed(exc: BaseException | None) -> bool:
 
 
 class _Target:
-    __slots__ = ("snapshot", "digest", "lookups")
+    __slots__ = ("snapshot", "version", "lookups")
 
-    def __init__(self, snapshot, digest: str):
-        self.snapshot, self.digest = snapshot, digest
-        self.lookups: dict[tuple, tuple] = {}  # (lookup name, value) -> (row or None, digest)
+    def __init__(self, snapshot, version: str):
+        self.snapshot, self.version = snapshot, version
+        self.lookups: dict[tuple, object] = {}  # (lookup name, value) -> row or None
 
 
 class Recalled:
-    """One member's remembered target: what `prefetch` would have found, and the digests the
-    COMMIT round trip compares."""
+    """One member's remembered target: what `prefetch` would have found, and the row version
+    the COMMIT round trip compares."""
 
-    __slots__ = ("property_id", "snapshot", "digest", "looked_up", "digests")
+    __slots__ = ("property_id", "snapshot", "version", "looked_up")
 
-    def __init__(self, property_id, snapshot, digest, looked_up, digests):
-        self.property_id, self.snapshot, self.digest = property_id, snapshot, digest
-        self.looked_up, self.digests = looked_up, digests
+    def __init__(self, property_id, snapshot, version, looked_up):
+        self.property_id, self.snapshot, self.version = property_id, snapshot, version
+        self.looked_up = looked_up
 
 
 class Memory:
@@ -106,25 +111,24 @@ class Memory:
                 target = self._targets.get(property_id)
                 if target is None:
                     return None
-                looked_up, digests = {}, {}
+                looked_up = {}
                 for lookup, value in pairs:
-                    known = target.lookups.get((lookup.name, value))
-                    if known is None:
+                    key = (lookup.name, value)
+                    if key not in target.lookups:
                         return None
-                    looked_up[lookup.name] = (value, known[0])
-                    digests[lookup.name] = known[1]
-                out.append(Recalled(property_id, target.snapshot, target.digest, looked_up,
-                                    digests))
+                    looked_up[lookup.name] = (value, target.lookups[key])
+                out.append(Recalled(property_id, target.snapshot, target.version, looked_up))
             for recalled in out:
                 self._targets.move_to_end(recalled.property_id)
         return out
 
-    def remember(self, property_id: int, snapshot, digest: str, lookups: dict) -> None:
-        """A row just read (`lookups`: {(lookup name, value): (row, digest)})."""
+    def remember(self, property_id: int, snapshot, version: str, lookups: dict) -> None:
+        """A row just read, at row version `version` (`lookups`: {(lookup name, value): row
+        or None}, read in the same statement: they belong to that version)."""
         with self._lock:
             target = self._targets.get(property_id)
-            if target is None or target.digest != digest:
-                target = self._targets[property_id] = _Target(snapshot, digest)
+            if target is None or target.version != version:
+                target = self._targets[property_id] = _Target(snapshot, version)
             if len(target.lookups) + len(lookups) > LOOKUPS:
                 target.lookups.clear()
             target.lookups.update(lookups)
@@ -213,14 +217,9 @@ def _refill(tables: tuple[str, ...]) -> Prepared:
 
 
 # The SQL both statements share, so that what the check compares is exactly what the read
-# remembered: the target's row is `p` and lookup n's row `x{n}`, a LATERAL join on the
-# unnested `m.id` and `m.l{n}` (the value it was asked for); a digest is the md5 of the
-# whole row's text (NULL for no row).
-TARGET_DIGEST = "md5(CAST(p AS text))"
-
-
-def lookup_digest(n: int) -> str:
-    return f"md5(CAST(x{n} AS text))"
+# remembered: the version of the target's row `p` (NULL for no row). Lookup n's row is
+# `x{n}`, a LATERAL join on the unnested `m.id` and `m.l{n}` (the value it was asked for).
+TARGET_VERSION = "CAST(p.xmin AS text)"
 
 
 def lookup_joins(engine, lookups) -> str:
@@ -228,34 +227,17 @@ def lookup_joins(engine, lookups) -> str:
                    for n, lookup in enumerate(lookups))
 
 
-_CHECKS: dict[tuple, Prepared] = {}
+def confirm(cursor, recalled: list[Recalled]) -> None:
+    """Queue the statement that has the database compare the row version of every
+    remembered target of `recalled` with its own (it travels with the group's next round
+    trip, at the latest its COMMIT). A property asked for by several members is compared
+    once."""
+    versions = {r.property_id: r.version for r in recalled}
+    _CHECK.run(cursor, ids=list(versions), v=list(versions.values()))
 
 
-def confirm(cursor, recalled: list[Recalled], lookups: list) -> None:
-    """Queue the statement that has the database compare every remembered row of `recalled`
-    with what it holds (it travels with the group's next round trip, at the latest its
-    COMMIT). `lookups`: every lookup any member of the group asked, with its `lateral` SQL."""
-    values = {"ids": [r.property_id for r in recalled], "d": [r.digest for r in recalled]}
-    for n, lookup in enumerate(lookups):
-        values[f"l{n}"] = [r.looked_up[lookup.name][0] if lookup.name in r.looked_up else None
-                           for r in recalled]
-        values[f"d{n}"] = [r.digests.get(lookup.name) for r in recalled]
-    _checking(cursor.engine, tuple(lookups)).run(cursor, **values)
-
-
-def _checking(engine, lookups: tuple) -> Prepared:
-    key = tuple(lookup.name for lookup in lookups)
-    found = _CHECKS.get(key)
-    if found is None:
-        arrays = ", ".join(["CAST(:ids AS bigint[])", "CAST(:d AS text[])",
-                            *(f"CAST(:l{n} AS {lookup.sql_type}[]), CAST(:d{n} AS text[])"
-                              for n, lookup in enumerate(lookups))])
-        names = ", ".join(["id", "d", *(f"l{n}, d{n}" for n in range(len(lookups)))])
-        differs = " OR ".join([f"{TARGET_DIGEST} IS DISTINCT FROM m.d",
-                               *(f"{lookup_digest(n)} IS DISTINCT FROM m.d{n}"
-                                 for n in range(len(lookups)))])
-        found = _CHECKS[key] = Prepared(text(
-            f"SELECT propsec_target_changed(m.id) FROM unnest({arrays}) AS m({names}) "
-            f"LEFT JOIN {Property.__table__.name} p ON p.id = m.id"
-            f"{lookup_joins(engine, lookups)} WHERE {differs}"))
-    return found
+_CHECK = Prepared(text(
+    f"SELECT propsec_target_changed(m.id) "
+    f"FROM unnest(CAST(:ids AS bigint[]), CAST(:v AS text[])) AS m(id, v) "
+    f"LEFT JOIN {Property.__table__.name} p ON p.id = m.id "
+    f"WHERE {TARGET_VERSION} IS DISTINCT FROM m.v"))

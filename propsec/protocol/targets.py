@@ -183,7 +183,7 @@ def prefetch(cursor, wanted: list[Wanted | None], recall: bool = True) -> tuple[
     recalled = memory.recall(asked) if recall else None
     if recalled is not None:
         found = _from_memory(cursor, memory, asked, recalled)
-        target_memory.confirm(cursor, recalled, lookups)
+        target_memory.confirm(cursor, recalled)
     else:
         found = _read(cursor, memory, asked, lookups)
     out, each = [], iter(found)
@@ -212,7 +212,6 @@ def _read(cursor, memory, asked: list, lookups: list) -> list[tuple]:
     engine = cursor.engine
     rows = _prefetching(engine, tuple(tables), tuple(lookups)).all_ahead(cursor, **values)
     width = len(_FIELDS)
-    digests_at = 2 + width + len(tables) + sum(lookup.width + 1 for lookup in lookups)
     out: list[tuple] = []
     for want, row in zip(asked, rows):
         found = row[1]
@@ -221,15 +220,14 @@ def _read(cursor, memory, asked: list, lookups: list) -> list[tuple]:
         reserved = ({name: new_id for name, new_id in zip(tables, row[2 + width:at])
                      if new_id is not None} if found else {})
         mine, looked_up, remembered = dict(want[2]), {}, {}
-        for n, lookup in enumerate(lookups):  # (every lookup has its columns in every row)
+        for lookup in lookups:  # (every lookup has its columns in every row)
             span = lookup.width + 1
             if lookup in mine:
                 looked_up[lookup.name] = (mine[lookup], lookup.row(engine, row[at:at + span]))
-                remembered[(lookup.name, mine[lookup])] = (looked_up[lookup.name][1],
-                                                           row[digests_at + 1 + n])
+                remembered[(lookup.name, mine[lookup])] = looked_up[lookup.name][1]
             at += span
         if found:
-            memory.remember(want[0], snapshot, row[digests_at], remembered)
+            memory.remember(want[0], snapshot, row[-1], remembered)
         else:
             memory.forget([want[0]])  # (gone: what was remembered of it is no use)
         out.append((want[0], snapshot, reserved, looked_up))
@@ -250,7 +248,6 @@ def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -
         reserving = "".join(f", CASE WHEN m.r{n} AND p.id IS NOT NULL "
                             f"THEN nextval('{name}_id_seq') END" for n, name in enumerate(tables))
         looking = "".join(f", x{n}.*" for n in range(len(lookups)))
-        digests = "".join(f", {target_memory.lookup_digest(n)}" for n in range(len(lookups)))
         arrays = ", ".join(["CAST(:ids AS bigint[])",
                             *(f"CAST(:r{n} AS boolean[])" for n in range(len(tables))),
                             *(f"CAST(:l{n} AS {lookup.sql_type}[])"
@@ -259,7 +256,7 @@ def _prefetching(engine, tables: tuple[str, ...], lookups: tuple[Lookup, ...]) -
                            *(f"l{n}" for n in range(len(lookups))), "ord"])
         statement = text(
             f"SELECT m.ord, p.id IS NOT NULL, {columns}{reserving}{looking}, "
-            f"{target_memory.TARGET_DIGEST}{digests} "
+            f"{target_memory.TARGET_VERSION} "
             f"FROM unnest({arrays}) WITH ORDINALITY AS m({names}) "
             f"LEFT JOIN {table.name} p ON p.id = m.id"
             f"{target_memory.lookup_joins(engine, lookups)} ORDER BY m.ord")
