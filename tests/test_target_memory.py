@@ -79,7 +79,7 @@ def test_what_it_remembers_is_bounded_and_can_be_forgotten(monkeypatch):
     monkeypatch.setattr(target_memory, "TARGETS", 3)
     memory = Memory()
     for property_id in range(1, 6):
-        memory.remember(property_id, f"snapshot {property_id}", f"digest {property_id}", {})
+        memory.remember(property_id, f"snapshot {property_id}", f"version {property_id}", {})
     assert memory.recall([(1, (), ())]) is None  # the least recently used went first
     assert [r.snapshot for r in memory.recall([(3, (), ()), (5, (), ())])] == [
         "snapshot 3", "snapshot 5"]

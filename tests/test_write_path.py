@@ -5,6 +5,8 @@ whole request and leaves the connection usable; the audit seal stores a batch wi
 a fan-out with nothing to send leaves the database alone."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import event, func, select, text
 
@@ -15,6 +17,11 @@ from propsec.extensions import db
 from propsec.models import Alert, AuditEntry
 from propsec.notify import fanout
 from propsec.protocol import targets
+
+
+# How long the test that holds a property locked holds it at most: a removal that waited
+# for the lock would be answered only after it.
+LOCK_HELD_SECONDS = 5.0
 
 
 def raise_alert(client, pid):
@@ -204,17 +211,21 @@ def test_a_camera_moved_away_elsewhere_no_longer_reports_visits_there(app, site,
     assert change_counts(app) == counts
 
 
-def test_a_lookup_changed_elsewhere_is_read_again(app, site, connect, backend):
-    """A person taken off the allowed list by someone else is a stranger at the next entry,
-    though the process remembered them as allowed."""
+@pytest.mark.parametrize("change", [
+    "DELETE FROM allowed_users WHERE property_id = :p AND user_id = :u",
+    # (their limits changed, not the list: the pass ended)
+    "UPDATE allowed_users SET valid_until = '2000-01-01' WHERE property_id = :p AND user_id = :u",
+], ids=["taken-off-the-list", "pass-ended"])
+def test_a_lookup_changed_elsewhere_is_read_again(app, site, connect, backend, change):
+    """A person taken off the allowed list by someone else, or whose pass someone ended, is
+    a stranger at the next entry, though the process remembered them as allowed."""
     owner, staff = connect("owner"), connect("staff")
     expect(owner.call("add-allowed-user", propertyId=site["p1"], userId="neighbour"), "success")
     entry = {"propertyId": site["p1"], "userId": "neighbour"}
     for _ in range(2):
         assert expect(staff.call("add-auth-entry", **entry), "success",
                       "authorized")["authorized"] is True
-    change_directly(app, "DELETE FROM allowed_users WHERE property_id = :p AND user_id = :u",
-                    p=site["p1"], u="neighbour")
+    change_directly(app, change, p=site["p1"], u="neighbour")
     refused = expect(staff.call("add-auth-entry", **entry), "success", "authorized", "alertId")
     assert refused["authorized"] is False
     for _ in range(2):  # and stays one (what was read again is remembered instead)
@@ -239,6 +250,39 @@ def test_a_person_added_elsewhere_is_let_in_though_remembered_as_a_stranger(app,
     allowed = expect(staff.call("add-auth-entry", **entry), "success", "authorized")
     assert allowed["authorized"] is True and "alertId" not in allowed
     assert change_counts(app)[0] == alerts
+
+
+def test_removing_a_drone_does_not_wait_for_its_property(app, site, connect, backend):
+    """A drone's dispatch locks its property and then the drone; the removal of a drone
+    must not lock them the other way round (the trigger that marks a property changed when
+    its cameras change leaves drones alone), or the two would deadlock. Here the property
+    is held locked by another transaction, as a dispatch holds it: the removal is answered
+    while the lock is still held."""
+    if backend != "postgresql":
+        pytest.skip("row locks are PostgreSQL's matter (SQLite has one writer)")
+    owner = connect("owner")
+    locked, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_property():
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(text("SELECT id FROM properties WHERE id = :p FOR UPDATE"),
+                               {"p": site["p1"]})
+            locked.set()
+            release.wait(LOCK_HELD_SECONDS)
+            released_early.append(not done.is_set())
+
+    released_early: list[bool] = []
+    holder = threading.Thread(target=hold_property)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        expect(owner.call("remove-equipment", propertyId=site["p1"],
+                          equipmentId=site["drones"][0]), "success")
+        done.set()
+    finally:
+        release.set()
+        holder.join()
+    assert released_early == [False]  # answered while the property was still locked
 
 
 def test_newest_first_lists_the_newest_when_writes_come_from_memory(app, site, connect):

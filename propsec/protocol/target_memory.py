@@ -7,24 +7,26 @@ camera the property's, is the person on its allowed list) and the ids its new ro
 in one statement before any member runs (`targets.prefetch`); with 8 writers in a closed
 loop that round trip was an eighth of the cycle (docs/performance.md, eleventh round). The
 devices that write all day write to the same properties again and again, and those rows
-change seldom. So each process keeps the rows its groups read (with the property row's
-version, its `xmin`), and the next group whose targets and lookups are all remembered runs
-on them without asking, taking its new rows' ids from blocks reserved beforehand.
+change seldom. So each process keeps the rows its groups read (with the version of each
+property's row: its `xmin` and `ctid`), and the next group whose targets and lookups are
+all remembered runs on them without asking, taking its new rows' ids from blocks reserved
+beforehand.
 
 What it guarantees:
 - a group that ran on remembered rows commits only if they were still current: the first
   statement of its COMMIT round trip reads each remembered property's row version again,
   and a difference (or no row) raises SQLSTATE PS409 (`propsec_target_changed`, a
-  migration), which aborts the transaction before any of its writes can commit. A lookup
-  needs no check of its own: whatever changes a row that a lookup reads at a property (an
-  allowed user; a camera's id, property or type) gives that property's row a new version in
-  the same transaction (the triggers of migration d8b3f5a1c726), and so does every UPDATE
-  of the property itself. Version, not contents: comparing one `xmin` cost the database and
-  the process far less than the md5 of every remembered row's text it replaced
-  (docs/performance.md, fifteenth round). The group then runs again on
-  rows read from the database, which replace what was remembered (group_commit.py). The
-  comparison runs under READ COMMITTED at the COMMIT, later than the read it stands for
-  would have run, so a remembered row is never older than a prefetched one would have been;
+  migration), which aborts the transaction before any of its writes can commit. The group
+  then runs again on rows read from the database, which replace what was remembered
+  (group_commit.py). The comparison runs under READ COMMITTED at the COMMIT, later than
+  the read it stands for would have run, so a remembered row is never older than a
+  prefetched one would have been. A lookup needs no comparison of its own: whatever
+  changes a row that a lookup reads at a property (an allowed user; a camera's id,
+  property or type) gives that property's row a new version in the same transaction (the
+  triggers of migration d8b3f5a1c726), as every UPDATE of the property itself does.
+  Version, not contents: comparing one row version costs the database and the process far
+  less than the md5 of every remembered row's text did (docs/performance.md, fifteenth
+  round);
 - a request refused on remembered rows (not allowed, not found, not the property's camera)
   is never answered from memory: it runs again on rows read from the database, since the
   refusal may rest on a row that changed;
@@ -217,9 +219,14 @@ def _refill(tables: tuple[str, ...]) -> Prepared:
 
 
 # The SQL both statements share, so that what the check compares is exactly what the read
-# remembered: the version of the target's row `p` (NULL for no row). Lookup n's row is
-# `x{n}`, a LATERAL join on the unnested `m.id` and `m.l{n}` (the value it was asked for).
-TARGET_VERSION = "CAST(p.xmin AS text)"
+# remembered: the version of the target's row `p` (NULL for no row), the transaction that
+# wrote it and where it lies. An UPDATE by another transaction writes a new row version,
+# with that transaction's id and at a new place. `xmin` alone is a 32-bit id that comes
+# round again after about four billion transactions; a stale row would then also have to
+# lie at the very same place. (A row that only moved, by VACUUM FULL or CLUSTER, reads as
+# changed: read again, no harm.) Lookup n's row is `x{n}`,
+# a LATERAL join on the unnested `m.id` and `m.l{n}` (the value it was asked for).
+TARGET_VERSION = "CAST(p.xmin AS text) || ' ' || CAST(p.ctid AS text)"
 
 
 def lookup_joins(engine, lookups) -> str:
