@@ -224,8 +224,8 @@ def _refill(tables: tuple[str, ...]) -> Prepared:
 # with that transaction's id and at a new place. `xmin` alone is a 32-bit id that comes
 # round again after about four billion transactions; a stale row would then also have to
 # lie at the very same place. (A row that only moved, by VACUUM FULL or CLUSTER, reads as
-# changed: read again, no harm.) Lookup n's row is `x{n}`,
-# a LATERAL join on the unnested `m.id` and `m.l{n}` (the value it was asked for).
+# changed: read again, no harm.) Lookup n's row is `x{n}`, a LATERAL join on the unnested
+# `m.id` and `m.l{n}` (the value it was asked for).
 TARGET_VERSION = "CAST(p.xmin AS text) || ' ' || CAST(p.ctid AS text)"
 
 
