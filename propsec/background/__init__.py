@@ -13,7 +13,8 @@ between two steps).
 
 What a `Worker` guarantees: after `wake()`, `step()` starts again at least once (a wake-up
 during a running step is not lost), no sooner than `gap` seconds after the previous step
-started; without wake-ups it runs at least every `poll` seconds; at most one step of a
+started; after `defer(s)`, the same at the next `wake()` or `s` seconds later, whichever
+comes first; without wake-ups it runs at least every `poll` seconds; at most one step of a
 worker runs at a time."""
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class Worker:
         self._started = False
         self._start_lock = threading.Lock()
         self.failures = 0
+        self._woken = False  # a step is owed now
+        self._due: float | None = None  # a step is owed by then (`defer`)
+        self._waiting_until = 0.0  # when the current wait ends by itself
 
     @property
     def running(self) -> bool:
@@ -62,24 +66,55 @@ class Worker:
             socketio.start_background_task(self._run)
 
     def wake(self) -> None:
+        self._woken = True
+        self._signal()
+
+    def defer(self, seconds: float) -> None:
+        """A step is owed, but not at once: at the next `wake()` or after `seconds`."""
+        due = time.monotonic() + seconds
+        if self._due is None or due < self._due:
+            self._due = due
+            if due < self._waiting_until:
+                self._signal()  # (the loop then waits again, until the new time)
+
+    def wake_if_deferred(self) -> None:
+        """Run the step a `defer` owes now rather than later."""
+        if self._due is not None:
+            self.wake()
+
+    def _signal(self) -> None:
         event = self._event
         # (most wake-ups under load find it already set: a read is cheaper than setting it
         # again, which takes the event's lock)
         if event is not None and not event.is_set():
             event.set()
 
+    def _sleep(self, delay: float) -> None:
+        """Wait `delay` seconds, less when woken or when a deferred step falls due."""
+        if delay <= 0:
+            socketio.sleep(0)  # (back to back: a step on SQLite blocks while it runs)
+            return
+        until = time.monotonic() + delay
+        while not self._woken:
+            self._waiting_until = until  # (before reading `_due`: `defer` reads it after)
+            due = self._due
+            end = until if due is None else min(until, due)
+            wait = end - time.monotonic()
+            if wait <= 0:
+                break
+            self._event.wait(wait)
+            self._event.clear()  # (the state is in `_woken` and `_due`)
+        self._waiting_until = 0.0
+
     def _run(self) -> None:
         delay = 0.0
         started = 0.0
         while True:
-            if delay > 0:
-                self._event.wait(delay)
-            else:
-                socketio.sleep(0)  # (back to back: a step on SQLite blocks while it runs)
+            self._sleep(delay)
             pause = started + self.gap - time.monotonic()
             if pause > 0:
                 socketio.sleep(pause)
-            self._event.clear()
+            self._woken, self._due = False, None
             started = time.monotonic()
             try:
                 with self._app.app_context():

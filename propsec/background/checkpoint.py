@@ -19,7 +19,7 @@ log (docs/performance.md, W33)."""
 from __future__ import annotations
 
 from ..extensions import db
-from ..protocol.group_commit import TURN
+from ..protocol import group_commit
 from ..security import off_loop
 from . import Worker
 
@@ -35,7 +35,7 @@ def _checkpoint() -> None:
     pooled = db.engine.raw_connection()
     try:
         off_loop(_passive, pooled.dbapi_connection)  # the bulk, beside the writers
-        with TURN:  # the rest, while this process's requests wait to write
+        with group_commit.TURN:  # the rest, while this process's requests wait to write
             off_loop(_passive, pooled.dbapi_connection)
     finally:
         pooled.close()

@@ -35,6 +35,10 @@ INLINE_WAIT_SECONDS = 2.0
 # Under load the tailer reads the log at most every 2 ms (and hints go out as often), so one
 # read carries the rows of several commits; alone, a commit is still pushed at once.
 GAP_SECONDS = 0.002
+# After a PostgreSQL group's commit the tailer waits for the next group to send its COMMIT,
+# and reads and pushes while the process waits for that round trip, rather than while the
+# group's writers send their next requests; this long at most (docs/performance.md, W37).
+FOLLOW_SECONDS = 0.004
 EXTENSION = "propsec_pipeline"
 
 
@@ -89,13 +93,23 @@ class Pipeline:
         if pending:
             event_log.append(pending)
 
-    def committed(self) -> None:
+    def committed(self, in_group: bool = False) -> None:
+        """A transaction with events has committed; `in_group`: a PostgreSQL commit group's
+        (whose process is likely to send another group's COMMIT shortly)."""
         if self.inline:
             self._pump_inline()  # (tests: delivered before the acknowledgement)
             return
         self.hints.committed()
-        self.tail_worker.wake()
+        if in_group:
+            self.tail_worker.defer(FOLLOW_SECONDS)
+        else:
+            self.tail_worker.wake()
         notify.wake()
+
+    def commit_sent(self) -> None:
+        """A PostgreSQL commit group is about to wait for its COMMIT: the tailer's deferred
+        step runs meanwhile."""
+        self.tail_worker.wake_if_deferred()
 
     def _pump_inline(self) -> None:
         """Deliver now; rows held back by a transaction still running elsewhere (PostgreSQL)

@@ -45,6 +45,8 @@ class Request:
     on_commit: list = field(default_factory=list)
     # Ids reserved with the target (the declaration's `reserves`), by table name.
     reserved: dict = field(default_factory=dict)
+    # Committed with a PostgreSQL commit group (the pipeline's tailer then follows the next).
+    in_group: bool = False
 
     def after_commit(self, work) -> None:
         self.on_commit.append(work)
@@ -100,7 +102,7 @@ def run(decl: Declaration, request: Request, payload) -> dict:
             raise
         envelope = transaction(decl, request, data)
     if request.pending:
-        pipeline().committed()
+        pipeline().committed(in_group=request.in_group)
     for work in request.on_commit:
         work()
     return envelope
@@ -110,6 +112,7 @@ def transaction(decl: Declaration, request: Request, data: Payload) -> dict:
     """Load the target, run the handler, log its events and commit, all or nothing."""
     on_sqlite = decl.mutates and db.engine.dialect.name == "sqlite"
     if decl.mutates and decl.prepared and (on_sqlite or sql.batches(db.engine)):
+        request.in_group = not on_sqlite
         return group_commit.groups.run(lambda: _work(decl, request, data),
                                        None if on_sqlite else _wanted(decl, data))
     with group_commit.TURN if on_sqlite else nullcontext(), sql.transaction(decl.prepared) as tx:

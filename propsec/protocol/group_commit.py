@@ -56,6 +56,7 @@ from .. import sql
 from ..signals import signal
 from ..extensions import db, socketio
 from ..ops import metrics
+from .. import pipeline as event_pipeline
 from . import target_memory, targets
 
 # One writer at a time in this process, on SQLite (groups and every other changing request).
@@ -249,6 +250,7 @@ def _commit_postgresql(batch: list[_Member], recall: bool = True) -> None:
             alone = len(batch) == 1  # (nobody else's work to keep: no savepoint)
             if _run_each(tx, batch, found, None if alone else _undo_postgresql,
                          savepoints=not alone):
+                event_pipeline.pipeline().commit_sent()
                 tx.commit()
             metrics.commit_group.observe(len(batch))
         finally:
