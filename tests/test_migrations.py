@@ -75,3 +75,41 @@ def test_existing_alerts_become_high_and_acknowledged_where_they_were(tmp_path):
         db.session.remove()
         db.engine.dispose()
     assert [tuple(r) for r in rows] == [(1, 2, "open", 0), (2, 2, "acknowledged", 0)]
+
+
+def test_hashes_sealed_before_the_audit_seals_table_move_into_it_and_still_verify(tmp_path):
+    """The audit-seals migration (b4f6e2a9c831) on a trail sealed the old way, in the entry
+    itself: the hashes move, the chain verifies, and the seal goes on from there."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from propsec import audit
+    from propsec.audit import seal
+    from support import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="d8b3f5a1c726")
+        previous = audit.ZERO
+        for n in (1, 2, 3):
+            entry = {"id": n, "at": f"2026-12-0{n}T10:00:00.000Z", "actor": "admin",
+                     "action": "queries.add-alert", "target": None, "propertyId": None,
+                     "detail": {"n": n}, "address": None}
+            previous = audit.chained(previous, entry)
+            sealed = previous if n < 3 else None  # the last one not sealed yet
+            db.session.execute(text(
+                "INSERT INTO audit_log (id, at, actor, action, detail, hash) VALUES "
+                "(:id, :at, 'admin', 'queries.add-alert', :detail, :hash)"),
+                {"id": n, "at": f"2026-12-0{n} 10:00:00", "detail": f'{{"n": {n}}}',
+                 "hash": sealed})
+        db.session.execute(text("INSERT INTO log_cursors (name, last_id) VALUES ('audit-seal', 2)"))
+        db.session.commit()
+        upgrade(directory=directory)
+        assert db.session.execute(text("SELECT id FROM audit_seals ORDER BY id")).scalars().all() == [1, 2]
+        assert seal.verify() == (True, 2, "")
+        seal.seal_all()
+        assert seal.verify() == (True, 3, "")
+        assert db.session.execute(text("SELECT hash FROM audit_seals WHERE id = 3")).scalar() == previous
+        db.session.remove()
+        db.engine.dispose()

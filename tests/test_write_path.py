@@ -350,9 +350,9 @@ def test_a_statement_failing_with_the_commit_undoes_the_request(app, site, conne
     assert (alerts, events, entries) == (before[0] + 12, before[1] + 12, before[2] + 12)
 
 
-def test_the_seal_stores_a_batch_with_one_update(app, backend, monkeypatch):
-    """...and on PostgreSQL with one statement, in autocommit: the cursor's move and the
-    UPDATE, run by propsec_advance_cursor()."""
+def test_the_seal_stores_a_batch_with_one_statement(app, backend, monkeypatch):
+    """...and on PostgreSQL in autocommit: the cursor's move and the INSERT of the batch's
+    seals, run by propsec_advance_cursor(). The entries themselves are never updated."""
     sent: list[bytes] = []
     original = sql._Cursor._execute
 
@@ -368,10 +368,11 @@ def test_the_seal_stores_a_batch_with_one_update(app, backend, monkeypatch):
         seal.seal_all()
         monkeypatch.undo()
         if backend == "postgresql":
-            stores = [s for s in sent if b"UPDATE audit_log" in s]
+            stores = [s for s in sent if b"INSERT INTO audit_seals" in s]
             assert len(stores) == 3, stores
             for statement in stores:
-                assert statement.count(b"UPDATE audit_log") == 1 and b"BEGIN" not in statement
+                assert statement.count(b"INSERT INTO audit_seals") == 1 and b"BEGIN" not in statement
+        assert not [s for s in sent if b"UPDATE audit_log" in s]
         ok, sealed, problem = seal.verify()
         assert ok, problem
         assert sealed >= seal.BATCH * 2 + 50

@@ -3,32 +3,32 @@
 One cursor row (`log_cursors`, name "audit-seal") holds the id of the last sealed entry. A
 step reads the next *final* unsealed entries (on PostgreSQL, ids below the horizon, as for
 the event log: no smaller id can commit later) and chains them onto the last sealed hash
-without any lock; then it stores the hashes and moves the cursor together, and only if
-the cursor has not moved meanwhile (`cursors.advance`: on PostgreSQL one statement). Any
-process may do it; each entry is sealed once, in order."""
+without any lock; then it stores the hashes (rows of `audit_seals`: the entries themselves
+are never updated) and moves the cursor together, and only if the cursor has not moved
+meanwhile (`cursors.advance`: on PostgreSQL one statement). Any process may do it; each
+entry is sealed once, in order."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, insert, null, select, text
 
 from .. import sql
 from ..background import Worker, cursors
 from ..pipeline import log as event_log
 from ..extensions import db
-from ..models import AuditEntry, LogCursor
+from ..models import AuditEntry, AuditSeal, LogCursor
 from . import ZERO, as_wire, chained
 
 CURSOR = "audit-seal"
 BATCH = 200
 _TABLE = AuditEntry.__table__
-# (An ORM bulk UPDATE per entry looked for matching objects in the whole identity map each
-# time: quadratic, a whole core under a write load.)
-_SET_HASH = sql.Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("entry_id"))
-                         .values(hash=bindparam("entry_hash")))
-_SET_HASHES = sql.Prepared(text(
-    "UPDATE audit_log SET hash = h.hash FROM unnest(CAST(:ids AS bigint[]), "
-    "CAST(:hashes AS text[])) AS h(id, hash) WHERE audit_log.id = h.id"))
+_SEALS = AuditSeal.__table__
+_ADD_SEAL = sql.Prepared(insert(_SEALS).values(id=bindparam("entry_id"),
+                                               hash=bindparam("entry_hash")))
+_ADD_SEALS = sql.Prepared(text(
+    "INSERT INTO audit_seals (id, hash) SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+    "CAST(:hashes AS text[]))"))
 
 
 class _Entry(NamedTuple):
@@ -47,9 +47,10 @@ class _Entry(NamedTuple):
 # The reads run as prepared statements on a pooled connection outside any transaction (the
 # ORM's per-row work cost more than the hashing).
 _UNSEALED = {dialect: sql.Prepared(event_log.final_only(
-    select(*(_TABLE.c[name] for name in _Entry._fields)).where(_TABLE.c.id > bindparam("after")),
+    select(*(_TABLE.c[name] for name in _Entry._fields[:-1]), null())
+    .where(_TABLE.c.id > bindparam("after")),
     _TABLE.c.id, dialect).order_by(_TABLE.c.id).limit(BATCH)) for dialect in ("postgresql", "sqlite")}
-_HASH_OF = sql.Prepared(select(_TABLE.c.hash).where(_TABLE.c.id == bindparam("entry_id")))
+_HASH_OF = sql.Prepared(select(_SEALS.c.hash).where(_SEALS.c.id == bindparam("entry_id")))
 
 
 def _chain_next(last_id: int) -> list[dict]:
@@ -89,10 +90,10 @@ def step() -> float | None:
 def _store(cursor, hashes: list[dict]) -> None:
     """All of a batch's hashes in one statement on PostgreSQL."""
     if cursor.engine.dialect.name != "postgresql":
-        _SET_HASH.run_many(cursor, hashes)
+        _ADD_SEAL.run_many(cursor, hashes)
         return
-    _SET_HASHES.run(cursor, ids=[h["entry_id"] for h in hashes],
-                    hashes=[h["entry_hash"] for h in hashes])
+    _ADD_SEALS.run(cursor, ids=[h["entry_id"] for h in hashes],
+                   hashes=[h["entry_hash"] for h in hashes])
 
 
 # Every 2 s, not at every commit: a sealing step writes, and a writing transaction anywhere
@@ -118,6 +119,7 @@ def verify() -> tuple[bool, int, str]:
         previous, count = entry.hash, count + 1
     last = db.session.get(LogCursor, CURSOR)
     if last is not None and last.last_id and (count == 0 or previous != db.session.scalar(
-            select(AuditEntry.hash).where(AuditEntry.id == last.last_id))):
+            select(AuditSeal.hash).join(AuditEntry, AuditEntry.id == AuditSeal.id)
+            .where(AuditSeal.id == last.last_id))):
         return False, count, f"the last sealed entry ({last.last_id}) is missing or was altered"
     return True, count, ""

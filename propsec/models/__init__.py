@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per subject."""
 from .activity import (ACKNOWLEDGED, OPEN, RESOLVED, SEVERITIES, Alert, AuthEntry, Crime,
                        Visit)
-from .audit import AuditEntry
+from .audit import AuditEntry, AuditSeal
 from .equipment import DRONE, CAMERA, EQUIPMENT_TYPES, Equipment, EquipmentType
 from .events import EventRecord
 from .notifications import (DONE, GAVE_UP, PENDING_WORK, LogCursor, MailMessage, Webhook,
@@ -17,5 +17,5 @@ __all__ = [
     "EquipmentType", "EventRecord", "ACTIVE", "ARMING_MODES", "AWAY", "DISARMED", "HOME", "PENDING", "REMOVAL_REQUESTED", "REMOVED",
     "SETTABLE_STATUSES", "STATUSES", "AllowedUser", "Property", "Tier", "ROLES", "ApiToken",
     "User", "TIERS", "DONE", "GAVE_UP", "PENDING_WORK", "LogCursor", "MailMessage", "Webhook",
-    "WebhookAttempt", "WebhookDelivery", "AuditEntry", "WebSession",
+    "WebhookAttempt", "WebhookDelivery", "AuditEntry", "AuditSeal", "WebSession",
 ]
