@@ -35,6 +35,12 @@ INLINE_WAIT_SECONDS = 2.0
 # Under load the tailer reads the log at most every 2 ms (and hints go out as often), so one
 # read carries the rows of several commits; alone, a commit is still pushed at once.
 GAP_SECONDS = 0.002
+# Under load a process sends the others a hint at most every 10 ms: a busy process reads the
+# log after each of its own commits anyway, and with a hint every 2 ms sending and hearing
+# them took ~8 % of two processes' writes a second (docs/performance.md, W40). A process
+# that commits nothing itself hears of the others' events up to 10 ms later under load;
+# the first hint after a quiet spell still goes out at once.
+HINT_GAP_SECONDS = 0.010
 # After a PostgreSQL group's commit the tailer waits for the next group to send its COMMIT,
 # and reads and pushes while the process waits for that round trip, rather than while the
 # group's writers send their next requests; this long at most (docs/performance.md, W37).
@@ -52,7 +58,7 @@ class Pipeline:
         self.hints = HintSender(app.config.get("PROPSEC_MESSAGE_QUEUE"),
                                 app.config.get("PROPSEC_MESSAGE_QUEUE_CHANNEL") or "flask-socketio",
                                 lambda: getattr(socketio.server.manager, "host_id", ""))
-        self.hint_worker = Worker("wake-up hints", self.hints.step, 60.0, GAP_SECONDS)
+        self.hint_worker = Worker("wake-up hints", self.hints.step, 60.0, HINT_GAP_SECONDS)
         self.heard_worker = Worker("heard hints", lambda: self.heard.step(), 60.0)
         self.heard = HeardHints(lambda: self.tailer.cursor, self.tail_worker.wake,
                                 self.heard_worker.wake)
