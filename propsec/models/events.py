@@ -15,11 +15,6 @@ class EventRecord(db.Model):
     __table_args__ = (
         Index("ix_event_log_owner_id", "owner_id", "id"),
         Index("ix_event_log_name_id", "name", "id"),
-        # On PostgreSQL a block-range index: the log is appended in time order, so a range of
-        # pages stands for a range of times, and a new row costs no index entry of its own
-        # (a b-tree entry per event was ~a twelfth of a write's index work; docs/performance.md,
-        # W39). What reads by time (prune-events, the incident page) reads ranges.
-        Index("ix_event_log_created_at", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -27,4 +22,4 @@ class EventRecord(db.Model):
     property_id: Mapped[int]
     owner_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
