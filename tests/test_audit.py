@@ -114,7 +114,8 @@ def test_get_audit_filters_and_pages_oldest_first(app, clients, site):
     expect_error(admin.call("get-audit", before=-1), "validation_error", "before")
 
 
-@pytest.mark.parametrize("tamper", ["alter", "delete", "swap", "unseal-last"])
+@pytest.mark.parametrize("tamper", ["alter", "delete", "swap", "unseal-last", "alter-seal",
+                                    "drop-seal"])
 def test_verify_audit_names_what_was_tampered_with(app, clients, site, tamper):
     staff = clients["staff"]
     for n in range(4):
@@ -135,6 +136,13 @@ def test_verify_audit_names_what_was_tampered_with(app, clients, site, tamper):
             db.session.execute(update(table).where(table.c.id == ids[1]).values(detail=b.detail))
             db.session.execute(update(table).where(table.c.id == ids[2]).values(detail=a.detail))
             named = ids[1]
+        elif tamper == "alter-seal":  # (seals live in a table of their own)
+            db.session.execute(update(AuditSeal.__table__).where(AuditSeal.id == ids[1])
+                               .values(hash="0" * 64))
+            named = ids[1]
+        elif tamper == "drop-seal":  # the chain through it no longer holds at the next one
+            db.session.execute(AuditSeal.__table__.delete().where(AuditSeal.id == ids[1]))
+            named = ids[2]
         else:
             db.session.execute(AuditSeal.__table__.delete().where(AuditSeal.id == ids[-1]))
             named = ids[-1]
@@ -143,6 +151,23 @@ def test_verify_audit_names_what_was_tampered_with(app, clients, site, tamper):
     result = verify_cli(app)
     assert result.exit_code == 1
     assert f"entry {named}" in result.output or f"({named})" in result.output, result.output
+
+
+def test_a_seal_found_ahead_of_the_cursor_does_not_stop_the_seal(app, clients, site):
+    """A seal row for an entry the cursor has not passed (a backup restored, the cursor
+    reset by hand) is replaced by the chain's own, and sealing goes on."""
+    staff = clients["staff"]
+    for n in range(3):
+        expect(staff.call("add-alert", propertyId=site["p1"], userId=f"s{n}"), "success")
+    ids = [e["id"] for e in entries(app)]
+    with app.app_context():
+        db.session.add(AuditSeal(id=ids[1], hash="f" * 64))
+        db.session.commit()
+        db.session.remove()
+    sealed(app)
+    assert all(e["hash"] and e["hash"] != "f" * 64 for e in entries(app))
+    result = verify_cli(app)
+    assert result.exit_code == 0 and result.output.strip() == f"ok {len(ids)} entries"
 
 
 def test_logins_and_logouts_are_recorded(app):

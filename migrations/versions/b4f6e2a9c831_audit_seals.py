@@ -25,7 +25,8 @@ depends_on = None
 def upgrade():
     op.create_table(
         'audit_seals',
-        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False,
+                  autoincrement=False),  # (the entry's id: no sequence)
         sa.Column('hash', sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint('id'))
     op.execute("INSERT INTO audit_seals (id, hash) SELECT id, hash FROM audit_log "

@@ -1,4 +1,4 @@
-"""Sealing the audit trail: filling in each entry's `hash`, in id order, after commit.
+"""Sealing the audit trail: each entry's `hash`, in id order, after its commit.
 
 One cursor row (`log_cursors`, name "audit-seal") holds the id of the last sealed entry. A
 step reads the next *final* unsealed entries (on PostgreSQL, ids below the horizon, as for
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, null, select, text
+from sqlalchemy import bindparam, null, select, text
 
 from .. import sql
 from ..background import Worker, cursors
@@ -24,11 +24,14 @@ CURSOR = "audit-seal"
 BATCH = 200
 _TABLE = AuditEntry.__table__
 _SEALS = AuditSeal.__table__
-_ADD_SEAL = sql.Prepared(insert(_SEALS).values(id=bindparam("entry_id"),
-                                               hash=bindparam("entry_hash")))
+# A seal already there for an entry the cursor has not passed (a restored backup, a cursor
+# reset by hand) is replaced, as the old UPDATE of the entry's column did: a conflict would
+# stop the seal for good, and what counts is the chain that verify() recomputes.
+_ADD_SEAL = sql.Prepared(text(
+    "INSERT OR REPLACE INTO audit_seals (id, hash) VALUES (:entry_id, :entry_hash)"))
 _ADD_SEALS = sql.Prepared(text(
     "INSERT INTO audit_seals (id, hash) SELECT * FROM unnest(CAST(:ids AS bigint[]), "
-    "CAST(:hashes AS text[]))"))
+    "CAST(:hashes AS text[])) ON CONFLICT (id) DO UPDATE SET hash = EXCLUDED.hash"))
 
 
 class _Entry(NamedTuple):

@@ -21,7 +21,8 @@ class AuditSeal(db.Model):
 
     __tablename__ = "audit_seals"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)  # the entry's id
+    # the entry's id (no sequence of its own)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     hash: Mapped[str] = mapped_column(String(64))
 
 
