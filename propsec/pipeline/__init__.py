@@ -33,9 +33,9 @@ from .tailer import Tailer
 
 POLL_SECONDS = 0.5
 INLINE_WAIT_SECONDS = 2.0
-# Under load the tailer reads the log at most every 2 ms (and hints go out as often), so one
-# read carries the rows of several commits; alone, a commit is still pushed at once (a
-# PostgreSQL group's within FOLLOW_SECONDS).
+# Under load the tailer reads the log at most every 2 ms, so one read carries the rows of
+# several commits; alone, a commit is still pushed at once (a PostgreSQL group's within
+# FOLLOW_SECONDS).
 GAP_SECONDS = 0.002
 # Under load a process sends the others a hint at most every 10 ms: a busy process reads the
 # log after each of its own commits anyway, and with a hint every 2 ms sending and hearing
