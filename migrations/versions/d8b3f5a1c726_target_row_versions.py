@@ -16,11 +16,11 @@ process read, and where that version lies. An UPDATE of the property writes a ne
 (a new `xmin`, a new place), a DELETE leaves no row, and the triggers here give the
 property a new version whenever one of its allowed users (any change) or one of its
 cameras (added, removed, or its id, property or type changed) does, once per statement
-and property, and every property does at a TRUNCATE of either table. The property's columns and key are left as
-they are: no foreign key is checked again, and the writes that refer to the property
-(their KEY SHARE locks) do not wait. What does wait: a change to an allowed user or a
-camera takes the property's row lock (NO KEY UPDATE) until it commits, so it waits for an
-edit of the property or a drone's dispatch there, and they for it.
+and property, and every property does at a TRUNCATE of either table. The property's
+columns and key are left as they are: no foreign key is checked again, and the writes that
+refer to the property (their KEY SHARE locks) do not wait. What does wait: a change to an
+allowed user or a camera takes the property's row lock (NO KEY UPDATE) until it commits,
+so it waits for an edit of the property or a drone's dispatch there, and they for it.
 
 SQLite groups read their targets every time; nothing to add there.
 """
